@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+export REGISTRY_HOME ?= $(CURDIR)/instance
+FLASK := $(BIN)/flask --app registry
+
+.PHONY: run test install translations lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+# Reinstall whenever the lock file changes; everything comes from the hashed lock.
+$(VENV)/.installed: requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	touch $@
+
+install: $(VENV)/.installed translations
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -q -d registry/translations
+
+run: install
+	FLASK_DEBUG=0 REGISTRY_ENV=development $(FLASK) init-db
+	REGISTRY_ENV=development $(FLASK) seed
+	REGISTRY_ENV=development $(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Maintainers only: refresh the lock after editing pyproject.toml.
+lock:
+	uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,99 @@
+"""Database engine and session, bound to the Flask application.
+
+The request boundary is the only place that commits (see ``init_app``); services flush.
+Work that must happen only once the data is durable (index jobs, e-mails) is registered
+with ``after_commit`` and runs after a successful commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from flask.globals import app_ctx
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from werkzeug.local import LocalProxy
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model."""
+
+
+class _State:
+    """The per-application engine and scoped session."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        factory = sessionmaker(bind=engine, expire_on_commit=False)
+        self.session = scoped_session(factory, scopefunc=lambda: id(app_ctx._get_current_object()))
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets foreign keys ON, WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def init_app(app: Flask) -> None:
+    """Attach the engine to ``app`` and commit (or roll back) at the end of each request."""
+    state = _State(make_engine(app.config["DATABASE_URL"]))
+    app.extensions["registry.db"] = state
+
+    @app.after_request
+    def _commit(response):  # type: ignore[no-untyped-def]
+        if response.status_code < 400:
+            commit()
+        return response
+
+    @app.teardown_appcontext
+    def _remove(_exc: BaseException | None) -> None:
+        state.session.remove()
+
+
+def get_session() -> Session:
+    """Return the session of the current application context."""
+    return current_app.extensions["registry.db"].session()
+
+
+def get_engine() -> Engine:
+    """Return the engine of the current application."""
+    return current_app.extensions["registry.db"].engine
+
+
+session: Session = LocalProxy(get_session)  # type: ignore[assignment]
+
+
+def after_commit(func: Callable[[], None]) -> None:
+    """Run ``func`` once the current transaction has committed; dropped on rollback."""
+    get_session().info.setdefault("after_commit", []).append(func)
+
+
+def commit() -> None:
+    """Commit the current session, then run the work registered with ``after_commit``."""
+    sess = get_session()
+    sess.commit()
+    pending = sess.info.pop("after_commit", [])
+    for func in pending:
+        func()
+
+
+def rollback() -> None:
+    """Roll back the current session and forget the registered post-commit work."""
+    sess = get_session()
+    sess.rollback()
+    sess.info.pop("after_commit", None)

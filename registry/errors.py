@@ -1,0 +1,82 @@
+"""Domain errors raised by services and the policy, and their HTTP rendering.
+
+Services raise these, never HTTP exceptions; ``init_app`` turns them (and HTTP errors) into
+pages or JSON. A record the viewer may not see answers exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+
+class DomainError(Exception):
+    """Base of the errors services raise."""
+
+
+class NotFound(DomainError):
+    """Missing, or hidden from this viewer: the two are indistinguishable on purpose."""
+
+
+class Forbidden(DomainError):
+    """The viewer may see the object but not do this to it."""
+
+
+class Invalid(DomainError):
+    """Input that fails validation; ``messages`` maps field names to problems."""
+
+    def __init__(self, messages: dict[str, Any]) -> None:
+        super().__init__("invalid input")
+        self.messages = messages
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _render(status: int, message: str, errors: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    if _wants_json():
+        body: dict[str, Any] = {"error": message}
+        if errors:
+            body["errors"] = errors
+        return jsonify(body), status
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    """Register the error pages: 404 for missing and hidden alike, never a traceback."""
+
+    @app.errorhandler(NotFound)
+    def _not_found(_exc: NotFound):  # type: ignore[no-untyped-def]
+        return _render(404, gettext("This page does not exist, or you may not see it."))
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(_exc: Forbidden):  # type: ignore[no-untyped-def]
+        return _render(403, gettext("You may not do this."))
+
+    @app.errorhandler(Invalid)
+    def _invalid(exc: Invalid):  # type: ignore[no-untyped-def]
+        return _render(400, gettext("The request is not valid."), exc.messages)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_exc: CSRFError):  # type: ignore[no-untyped-def]
+        return _render(400, gettext("The form has expired or was not sent from this site. Please try again."))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        status = exc.code or 500
+        messages = {
+            404: gettext("This page does not exist, or you may not see it."),
+            405: gettext("This address does not accept this kind of request."),
+            413: gettext("The upload is too large."),
+        }
+        return _render(status, messages.get(status, gettext("The request could not be handled.")))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        app.logger.exception("Unhandled error", exc_info=exc)
+        return _render(500, gettext("Something went wrong on our side. The error has been logged."))

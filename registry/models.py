@@ -1,0 +1,375 @@
+"""The registry's tables, as SQLAlchemy 2 typed models.
+
+A ``Record`` holds the common core of every resource; each of the nine resource types adds
+its own details in a joined table. Tiers are stored as their names (see ``registry.vocab``);
+only ``registry.policy`` interprets them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any, ClassVar
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, Column, Date, DateTime, Float, ForeignKey, Integer, String, Table, Text, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(prefix: str) -> str:
+    """Return an opaque random identifier such as ``r7k2m9q4x1c8d`` (not guessable, not sequential)."""
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(12))
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Party(Base):
+    """A Party to CITES: a State, or the European Union."""
+
+    __tablename__ = "parties"
+
+    iso: Mapped[str] = mapped_column(String(2), primary_key=True)
+    region: Mapped[str] = mapped_column(String(40), index=True)
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_fr: Mapped[str] = mapped_column(String(200))
+    name_es: Mapped[str] = mapped_column(String(200))
+
+    def name(self, language: str) -> str:
+        """The official name in ``language`` (en, fr or es), English otherwise."""
+        return getattr(self, f"name_{language}", None) or self.name_en
+
+
+class Taxon(Base):
+    """A taxon of the checklist of animals commonly seized alive."""
+
+    __tablename__ = "taxa"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    rank: Mapped[str] = mapped_column(String(20))
+    genus: Mapped[str | None] = mapped_column(String(100), index=True)
+    family: Mapped[str | None] = mapped_column(String(100), index=True)
+    order_name: Mapped[str | None] = mapped_column(String(100))
+    class_name: Mapped[str | None] = mapped_column(String(100))
+    appendix: Mapped[str | None] = mapped_column(String(3))
+    common_en: Mapped[str | None] = mapped_column(String(200))
+    common_fr: Mapped[str | None] = mapped_column(String(200))
+    common_es: Mapped[str | None] = mapped_column(String(200))
+
+    def common(self, language: str) -> str | None:
+        """The common name in ``language``, English otherwise."""
+        return getattr(self, f"common_{language}", None) or self.common_en
+
+
+class User(UserMixin, Base):
+    """A person who signs in: reader, enforcement officer, Party focal point or Secretariat."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    given_name: Mapped[str] = mapped_column(String(100), default="")
+    family_name: Mapped[str] = mapped_column(String(100), default="")
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    function: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    party_iso: Mapped[str | None] = mapped_column(ForeignKey("parties.iso"))
+    active: Mapped[bool] = mapped_column(default=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    # Rotated at logout: the login cookie carries it, so a copied cookie stops working.
+    session_nonce: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_urlsafe(24))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+    party: Mapped[Party | None] = relationship()
+
+    def get_id(self) -> str:
+        """The login cookie's identity: the user id bound to the current session nonce."""
+        return f"{self.id}:{self.session_nonce}"
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        """Deactivated users cannot sign in and their sessions stop working."""
+        return self.active
+
+    @property
+    def display_name(self) -> str:
+        """The name to show, falling back to the e-mail address."""
+        return f"{self.given_name} {self.family_name}".strip() or self.email
+
+
+record_taxa = Table(
+    "record_taxa",
+    Base.metadata,
+    Column("record_id", ForeignKey("records.id", ondelete="CASCADE"), primary_key=True),
+    Column("taxon_id", ForeignKey("taxa.id"), primary_key=True, index=True),
+)
+
+network_members = Table(
+    "network_members",
+    Base.metadata,
+    Column("network_id", ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True),
+    Column("centre_id", ForeignKey("rescue_centres.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Record(Base):
+    """The common core of every resource, with its confidentiality block and workflow status."""
+
+    __tablename__ = "records"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=lambda: new_id("r"))
+    type: Mapped[str] = mapped_column(String(30), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(2), index=True)
+    party_iso: Mapped[str | None] = mapped_column(ForeignKey("parties.iso"), index=True)
+    scope: Mapped[str] = mapped_column(String(10), default="national")
+    region: Mapped[str | None] = mapped_column(String(40), index=True)
+    issuing_bodies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    year: Mapped[int | None] = mapped_column(Integer, index=True)
+    date: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="draft", index=True)
+
+    # The confidentiality block.
+    tier: Mapped[str] = mapped_column(String(12), default="public", index=True)
+    # The strictest tier the record ever had: translations and old versions inherit it.
+    peak_tier: Mapped[str] = mapped_column(String(12), default="public")
+    confidentiality_rule: Mapped[str] = mapped_column(Text, default="")
+    confidentiality_justification: Mapped[str] = mapped_column(Text, default="")
+    disclosure_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Tiers of the named sensitive fields, e.g. {"address": "confidential"}.
+    field_tiers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow, onupdate=_utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+
+    party: Mapped[Party | None] = relationship(lazy="joined")
+    translations: Mapped[list[RecordTranslation]] = relationship(
+        back_populates="record", cascade="all, delete-orphan", lazy="selectin", order_by="RecordTranslation.language"
+    )
+    files: Mapped[list[File]] = relationship(
+        back_populates="record", cascade="all, delete-orphan", lazy="selectin", order_by="File.created_at"
+    )
+    taxa: Mapped[list[Taxon]] = relationship(secondary=record_taxa, lazy="selectin", order_by="Taxon.name")
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_on": "type"}
+
+    # Names of the type-specific detail attributes, set on each subclass.
+    DETAIL_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def details(self) -> dict[str, Any]:
+        """The type-specific details as a plain dict (unfiltered: callers go through the policy)."""
+        return {name: getattr(self, name) for name in self.DETAIL_FIELDS}
+
+
+def _details_table(name: str) -> Mapped[str]:
+    return mapped_column(ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ActionPlan(Record):
+    """A national action plan for seized and confiscated live animals."""
+
+    __tablename__ = "action_plans"
+    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "action_plan", "polymorphic_load": "selectin"}
+    DETAIL_FIELDS = (
+        "lead_agency", "participating_agencies", "stages", "disposal_options", "period_start", "period_end"
+    )
+
+    id: Mapped[str] = _details_table("action_plans")
+    lead_agency: Mapped[str] = mapped_column(Text, default="")
+    participating_agencies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    stages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disposal_options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    period_start: Mapped[int | None] = mapped_column(Integer)
+    period_end: Mapped[int | None] = mapped_column(Integer)
+
+
+class Protocol(Record):
+    """A protocol for handling live animals at a stage of the seizure chain."""
+
+    __tablename__ = "protocols"
+    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "protocol", "polymorphic_load": "selectin"}
+    DETAIL_FIELDS = ("responsible_agency", "stages", "procedures")
+
+    id: Mapped[str] = _details_table("protocols")
+    responsible_agency: Mapped[str] = mapped_column(Text, default="")
+    stages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    procedures: Mapped[str] = mapped_column(Text, default="")
+
+
+class RegulatoryMeasure(Record):
+    """A law, regulation or other measure governing seized live animals."""
+
+    __tablename__ = "regulatory_measures"
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "regulatory_measure",
+        "polymorphic_load": "selectin",
+    }
+    DETAIL_FIELDS = ("instrument_type", "reference", "authority", "in_force_from", "provisions")
+
+    id: Mapped[str] = _details_table("regulatory_measures")
+    instrument_type: Mapped[str] = mapped_column(String(20), default="law")
+    reference: Mapped[str] = mapped_column(Text, default="")
+    authority: Mapped[str] = mapped_column(Text, default="")
+    in_force_from: Mapped[dt.date | None] = mapped_column(Date)
+    provisions: Mapped[str] = mapped_column(Text, default="")
+
+
+class Sop(Record):
+    """A standard operating procedure of an agency."""
+
+    __tablename__ = "sops"
+    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "sop", "polymorphic_load": "selectin"}
+    DETAIL_FIELDS = ("agency", "stages", "version", "review_date")
+
+    id: Mapped[str] = _details_table("sops")
+    agency: Mapped[str] = mapped_column(Text, default="")
+    stages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    version: Mapped[str] = mapped_column(String(50), default="")
+    review_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class SpeciesGuidance(Record):
+    """Guidance for the care of particular species or genera."""
+
+    __tablename__ = "species_guidance"
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "species_guidance",
+        "polymorphic_load": "selectin",
+    }
+    DETAIL_FIELDS = ("author", "guidance_areas")
+
+    id: Mapped[str] = _details_table("species_guidance")
+    author: Mapped[str] = mapped_column(Text, default="")
+    guidance_areas: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class GeneralGuidance(Record):
+    """Global guidelines and training material."""
+
+    __tablename__ = "general_guidance"
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "general_guidance",
+        "polymorphic_load": "selectin",
+    }
+    DETAIL_FIELDS = ("kind", "publisher", "audience")
+
+    id: Mapped[str] = _details_table("general_guidance")
+    kind: Mapped[str] = mapped_column(String(20), default="guidelines")
+    publisher: Mapped[str] = mapped_column(Text, default="")
+    audience: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class RescueCentre(Record):
+    """A rescue centre, sanctuary or other facility that takes in confiscated animals."""
+
+    __tablename__ = "rescue_centres"
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "rescue_centre",
+        "polymorphic_load": "selectin",
+    }
+    DETAIL_FIELDS = (
+        "facility_type", "operator", "city", "subnational_region", "address", "latitude", "longitude",
+        "capacity", "contacts", "accreditations", "services",
+    )
+
+    id: Mapped[str] = _details_table("rescue_centres")
+    facility_type: Mapped[str] = mapped_column(String(30), default="rescue_centre")
+    operator: Mapped[str] = mapped_column(Text, default="")
+    city: Mapped[str] = mapped_column(String(200), default="")
+    subnational_region: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    contacts: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    accreditations: Mapped[list[str]] = mapped_column(JSON, default=list)
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Network(Record):
+    """A network of rescue centres."""
+
+    __tablename__ = "networks"
+    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "network", "polymorphic_load": "selectin"}
+    DETAIL_FIELDS = ("coordinator", "coverage", "coverage_regions", "website", "members")
+
+    id: Mapped[str] = _details_table("networks")
+    coordinator: Mapped[str] = mapped_column(Text, default="")
+    coverage: Mapped[str] = mapped_column(Text, default="")
+    coverage_regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    website: Mapped[str | None] = mapped_column(String(500))
+    members: Mapped[list[RescueCentre]] = relationship(
+        secondary=network_members,
+        primaryjoin="Network.id == network_members.c.network_id",
+        secondaryjoin="RescueCentre.id == network_members.c.centre_id",
+        lazy="selectin",
+    )
+
+
+class Agreement(Record):
+    """A contract or agreement about confiscated animals: confidential by default."""
+
+    __tablename__ = "agreements"
+    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "agreement", "polymorphic_load": "selectin"}
+    DETAIL_FIELDS = (
+        "agreement_type", "signatories", "start_date", "end_date", "ownership", "ownership_notes",
+        "financial_terms",
+    )
+
+    id: Mapped[str] = _details_table("agreements")
+    agreement_type: Mapped[str] = mapped_column(String(30), default="placement")
+    signatories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    ownership: Mapped[str] = mapped_column(String(20), default="state")
+    ownership_notes: Mapped[str] = mapped_column(Text, default="")
+    financial_terms: Mapped[str] = mapped_column(Text, default="")
+
+
+MODEL_FOR_TYPE: dict[str, type[Record]] = {
+    mapper.polymorphic_identity: mapper.class_
+    for mapper in Record.__mapper__.self_and_descendants
+    if mapper.polymorphic_identity
+}
+
+
+class RecordTranslation(Base):
+    """A translation of a record's title and summary into another language."""
+
+    __tablename__ = "record_translations"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(2), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+    record: Mapped[Record] = relationship(back_populates="translations")
+
+
+class File(Base):
+    """A language version of a record's document, stored outside any static folder under a random name."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=lambda: new_id("f"))
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(2))
+    tier: Mapped[str] = mapped_column(String(12), default="public")
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(100))
+    original_name: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow, server_default=func.now())
+
+    record: Mapped[Record] = relationship(back_populates="files")

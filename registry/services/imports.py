@@ -1,0 +1,236 @@
+"""Creating records from the JSON shape: the ``import`` command and the demo seed.
+
+An import is all or nothing: every record is checked first (shape, Party, taxa, references,
+files); if anything is wrong nothing is written and every problem is reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from schemas import load_record
+
+from .. import policy, storage
+from ..db import session
+from ..errors import Forbidden, Invalid
+from ..models import MODEL_FOR_TYPE, File, Party, Record, RecordTranslation, RescueCentre, Taxon
+from ..policy import Viewer
+
+# Keys an export writes that the server manages: ignored when the same file is imported again.
+_SERVER_MANAGED = ("id", "published_at", "updated_at")
+_SERVER_MANAGED_FILE = ("id", "size", "sha256", "media_type", "original_name")
+
+
+@dataclass
+class ImportReport:
+    """What an import created, or every problem that stopped it."""
+
+    created: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _prepare(raw: Any) -> Any:
+    """Drop the server-managed keys of an export, keeping its id as the local reference."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = dict(raw)
+    if "id" in raw and "ref" not in raw:
+        raw["ref"] = raw["id"]
+    for key in _SERVER_MANAGED:
+        raw.pop(key, None)
+    if isinstance(raw.get("files"), list):
+        raw["files"] = [
+            {k: v for k, v in f.items() if k not in _SERVER_MANAGED_FILE} if isinstance(f, dict) else f
+            for f in raw["files"]
+        ]
+    return raw
+
+
+def _flatten(messages: Any, prefix: str = "") -> list[str]:
+    """Turn marshmallow's nested messages into 'field.path: message' lines."""
+    if isinstance(messages, dict):
+        lines: list[str] = []
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            lines.extend(_flatten(value, name))
+        return lines
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{prefix}: {m}" if prefix else m for m in messages]
+    if isinstance(messages, list):
+        return [line for m in messages for line in _flatten(m, prefix)]
+    return [f"{prefix}: {messages}" if prefix else str(messages)]
+
+
+def _resolve_file(base_dir: Path, relative: str) -> Path | str:
+    """The file named by ``relative`` inside ``base_dir``, or the reason it cannot be used."""
+    candidate = Path(relative)
+    if candidate.is_absolute() or ".." in candidate.parts:
+        return "must be a path relative to the JSON file, inside its folder"
+    path = (base_dir / candidate).resolve()
+    if not path.is_file():
+        return "file not found"
+    try:
+        storage.sniff(path)
+    except storage.Refused as exc:
+        return str(exc)
+    return path
+
+
+def _check(viewer: Viewer, payload: Any, base_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Validate every record; return the clean data and the list of problems."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+        return [], ['The file must be a JSON object with a "records" list.']
+    unknown_top = sorted(set(payload) - {"records"})
+    problems = [f"Unknown top-level field: {name}." for name in unknown_top]
+    parties = set(session.scalars(select(Party.iso)))
+    taxa = set(session.scalars(select(Taxon.name)))
+    cleaned: list[dict[str, Any]] = []
+    refs: dict[str, str] = {}
+    for index, raw in enumerate(payload["records"], start=1):
+        label = f"record {index}"
+        if isinstance(raw, dict) and isinstance(raw.get("title"), str):
+            label += f" ({raw['title'][:60]})"
+        try:
+            data = load_record(_prepare(raw))
+        except ValidationError as exc:
+            problems.extend(f"{label}: {line}" for line in _flatten(exc.messages))
+            continue
+        if data["party"] and data["party"] not in parties:
+            problems.append(f"{label}: party: {data['party']} is not a CITES Party in the registry.")
+        if not policy.can(viewer, "create", data["party"]):
+            problems.append(f"{label}: party: you may not create records for this Party.")
+        for name in data["taxa"]:
+            if name not in taxa:
+                problems.append(f"{label}: taxa: {name} is not in the taxon checklist.")
+        ref = data.get("ref")
+        if ref:
+            if ref in refs:
+                problems.append(f"{label}: ref: {ref} is used twice.")
+            refs[ref] = data["type"]
+        for number, entry in enumerate(data["files"], start=1):
+            resolved = _resolve_file(base_dir, entry["path"])
+            if isinstance(resolved, str):
+                problems.append(f"{label}: files.{number}.path: {entry['path']}: {resolved}.")
+            else:
+                entry["resolved"] = resolved
+        cleaned.append(data)
+    for index, data in enumerate(cleaned, start=1):
+        for member in data["details"].get("members", []):
+            if refs.get(member) == "rescue_centre":
+                continue
+            existing = session.get(Record, member)
+            if not isinstance(existing, RescueCentre) or not policy.can(viewer, "view", existing):
+                problems.append(f"{data['title'][:60]}: details.members: {member} is not a rescue centre.")
+    return cleaned, problems
+
+
+def _build(data: dict[str, Any], taxa: dict[str, Taxon], parties: dict[str, Party]) -> Record:
+    """Make the model object for one cleaned record (files and members are attached by the caller)."""
+    model = MODEL_FOR_TYPE[data["type"]]
+    confidentiality = data["confidentiality"]
+    tier = confidentiality.get("level") or policy.DEFAULT_RECORD_TIER.get(data["type"], policy.PUBLIC)
+    status = data["status"] or "published"
+    details = {k: v for k, v in data["details"].items() if k != "members"}
+    party = parties.get(data["party"]) if data["party"] else None
+    record = model(
+        title=data["title"],
+        summary=data["summary"],
+        language=data["language"],
+        party_iso=data["party"],
+        scope=data["scope"],
+        region=party.region if party else data["region"],
+        issuing_bodies=data["issuing_bodies"],
+        year=data["year"],
+        date=data["date"],
+        status=status,
+        tier=tier,
+        peak_tier=tier,
+        confidentiality_rule=confidentiality.get("rule", ""),
+        confidentiality_justification=confidentiality.get("justification", ""),
+        disclosure_date=confidentiality.get("disclosure_date"),
+        field_tiers=dict(confidentiality.get("field_tiers", {})),
+        published_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) if status == "published" else None,
+        **details,
+    )
+    record.translations = [RecordTranslation(**t) for t in data["translations"]]
+    record.taxa = [taxa[name] for name in data["taxa"]]
+    return record
+
+
+def import_records(viewer: Viewer, payload: Any, base_dir: Path, files_dir: Path, max_size: int) -> ImportReport:
+    """Create every record of ``payload`` (the JSON shape), or none.
+
+    Raises Invalid with ``messages["problems"]`` listing every problem when anything is wrong;
+    raises Forbidden when ``viewer`` may not create records at all.
+    """
+    if not (policy.can(viewer, "create", None) or policy.can(viewer, "create", viewer.party_iso)):
+        raise Forbidden("create")
+    cleaned, problems = _check(viewer, payload, base_dir)
+    if problems:
+        raise Invalid({"problems": problems})
+    taxa = {t.name: t for t in session.scalars(select(Taxon))}
+    parties = {p.iso: p for p in session.scalars(select(Party))}
+    stored: list[str] = []
+    report = ImportReport()
+    try:
+        by_ref: dict[str, Record] = {}
+        built: list[tuple[Record, dict[str, Any]]] = []
+        for data in cleaned:
+            record = _build(data, taxa, parties)
+            for entry in data["files"]:
+                with entry["resolved"].open("rb") as source:
+                    kept = storage.store(files_dir, source, max_size)
+                stored.append(kept.stored_name)
+                record.files.append(
+                    File(
+                        title=entry["title"],
+                        language=entry["language"],
+                        tier=entry["tier"],
+                        size=kept.size,
+                        sha256=kept.sha256,
+                        media_type=kept.media_type,
+                        original_name=entry["resolved"].name,
+                        stored_name=kept.stored_name,
+                    )
+                )
+            session.add(record)
+            if data.get("ref"):
+                by_ref[data["ref"]] = record
+            built.append((record, data))
+        session.flush()
+        for record, data in built:
+            for member in data["details"].get("members", []):
+                record.members.append(by_ref.get(member) or session.get(Record, member))  # type: ignore[attr-defined]
+            report.created.append(record.id)
+        session.flush()
+    except Exception:
+        for name in stored:
+            storage.remove(files_dir, name)
+        raise
+    return report
+
+
+def load_reference(parties: list[dict[str, Any]], taxa: list[dict[str, Any]]) -> tuple[int, int]:
+    """Insert or update the Parties and the taxon checklist; return how many of each there are."""
+    existing_parties = {p.iso: p for p in session.scalars(select(Party))}
+    for item in parties:
+        party = existing_parties.get(item["iso"]) or Party(iso=item["iso"])
+        party.region, party.name_en, party.name_fr, party.name_es = (
+            item["region"], item["name_en"], item["name_fr"], item["name_es"],
+        )
+        session.add(party)
+    existing_taxa = {t.name: t for t in session.scalars(select(Taxon))}
+    for item in taxa:
+        taxon = existing_taxa.get(item["name"]) or Taxon(name=item["name"])
+        taxon.rank, taxon.genus, taxon.family = item["rank"], item.get("genus"), item.get("family")
+        taxon.order_name, taxon.class_name, taxon.appendix = item.get("order"), item.get("class"), item.get("appendix")
+        taxon.common_en, taxon.common_fr, taxon.common_es = item["common_en"], item["common_fr"], item["common_es"]
+        session.add(taxon)
+    session.flush()
+    return len(parties), len(taxa)

@@ -1,0 +1,178 @@
+"""Reading records: one record, filtered lists, counts and a Party's page, all through the policy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, exists, func, or_, select
+
+from .. import policy
+from ..db import session
+from ..errors import NotFound
+from ..models import File, Party, Record, RecordTranslation, Taxon, record_taxa
+from ..policy import Projection, Viewer
+
+
+@dataclass(frozen=True)
+class RecordFilters:
+    """Browse filters; each is optional."""
+
+    type: str | None = None
+    party: str | None = None
+    region: str | None = None
+    language: str | None = None
+    taxon: str | None = None
+    year: int | None = None
+
+    def active(self) -> dict[str, Any]:
+        """The filters that are set, by name."""
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of projected records."""
+
+    items: list[Projection]
+    total: int
+    page: int
+    per_page: int
+    pages: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pages", max(1, math.ceil(self.total / self.per_page)))
+
+
+def _load(viewer: Viewer | None, record_id: str) -> Record:
+    record = session.get(Record, record_id) if isinstance(record_id, str) and len(record_id) <= 16 else None
+    if record is None or not policy.can(viewer, "view", record):
+        raise NotFound(record_id)
+    return record
+
+
+def get_record(viewer: Viewer | None, record_id: str) -> Record:
+    """The record ``record_id`` if ``viewer`` may see it. Raises NotFound when missing or hidden alike."""
+    return _load(viewer, record_id)
+
+
+def view_record(viewer: Viewer | None, record_id: str) -> Projection:
+    """What ``viewer`` may see of record ``record_id``. Raises NotFound when missing or hidden."""
+    record = _load(viewer, record_id)
+    return policy.project(record, policy.tier_for(viewer, record))
+
+
+def _visible_language(viewer: Viewer | None, language: str) -> Any:
+    """Records readable in ``language``: original, a visible translation, or a file the viewer may open."""
+    file_in_language = exists().where(
+        File.record_id == Record.id, File.language == language, policy.visible_files_clause(viewer)
+    )
+    translation = exists().where(RecordTranslation.record_id == Record.id, RecordTranslation.language == language)
+    return or_(
+        Record.language == language,
+        file_in_language,
+        translation & policy.visible_translations_clause(viewer),
+    )
+
+
+def _filtered(viewer: Viewer | None, filters: RecordFilters) -> Select[Any]:
+    stmt = policy.visible(select(Record), viewer)
+    if filters.type:
+        stmt = stmt.where(Record.type == filters.type)
+    if filters.party:
+        stmt = stmt.where(Record.party_iso == filters.party)
+    if filters.region:
+        stmt = stmt.where(Record.region == filters.region)
+    if filters.year:
+        stmt = stmt.where(Record.year == filters.year)
+    if filters.language:
+        stmt = stmt.where(_visible_language(viewer, filters.language))
+    if filters.taxon:
+        name = filters.taxon
+        stmt = stmt.where(
+            exists()
+            .where(record_taxa.c.record_id == Record.id, record_taxa.c.taxon_id == Taxon.id)
+            .where(
+                or_(
+                    Taxon.name == name,
+                    Taxon.genus == name,
+                    Taxon.family == name,
+                    Taxon.order_name == name,
+                    Taxon.class_name == name,
+                )
+            )
+        )
+    return stmt
+
+
+def list_records(
+    viewer: Viewer | None, filters: RecordFilters, page: int = 1, per_page: int = 20
+) -> Page:
+    """A page of the records ``viewer`` may see that match ``filters``, newest first."""
+    stmt = _filtered(viewer, filters)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Record.published_at.desc().nulls_last(), Record.year.desc().nulls_last(), Record.title)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    items = [policy.project(r, policy.tier_for(viewer, r)) for r in rows]
+    return Page(items=items, total=total, page=page, per_page=per_page)
+
+
+def facet_counts(viewer: Viewer | None, filters: RecordFilters) -> dict[str, dict[str, int]]:
+    """How many visible records match ``filters`` for each type, region and year (counts only what ``viewer`` sees)."""
+    base = _filtered(viewer, filters).subquery()
+    counts: dict[str, dict[str, int]] = {}
+    for name in ("type", "region", "year", "party_iso"):
+        column = base.c[name]
+        rows = session.execute(select(column, func.count()).where(column.isnot(None)).group_by(column)).all()
+        counts[name] = {str(value): n for value, n in rows}
+    return counts
+
+
+def home_summary(viewer: Viewer | None, latest: int = 6) -> dict[str, Any]:
+    """Counts by type and region, the number of Parties represented, and the latest published records."""
+    counts = facet_counts(viewer, RecordFilters())
+    stmt = policy.visible(select(Record), viewer).where(Record.status == "published")
+    newest = session.scalars(
+        stmt.order_by(Record.published_at.desc().nulls_last(), Record.title).limit(latest)
+    ).all()
+    return {
+        "total": sum(counts["type"].values()),
+        "by_type": counts["type"],
+        "by_region": counts["region"],
+        "parties": len(counts["party_iso"]),
+        "latest": [policy.project(r, policy.tier_for(viewer, r)) for r in newest],
+    }
+
+
+def get_file(viewer: Viewer | None, file_id: str, files_dir: Path) -> tuple[File, Path]:
+    """The file ``file_id`` and its path, if ``viewer`` may download it. Raises NotFound otherwise."""
+    file = session.get(File, file_id) if isinstance(file_id, str) and len(file_id) <= 16 else None
+    if file is None or not policy.can(viewer, "download", file):
+        raise NotFound(file_id)
+    path = files_dir / file.stored_name
+    if not path.is_file():
+        raise NotFound(file_id)
+    return file, path
+
+
+def list_parties() -> list[Party]:
+    """Every Party, by ISO code (reference data: public)."""
+    return list(session.scalars(select(Party).order_by(Party.iso)))
+
+
+def get_party(iso: str) -> Party:
+    """The Party with ISO code ``iso``. Raises NotFound."""
+    party = session.get(Party, iso.upper()) if isinstance(iso, str) and len(iso) == 2 else None
+    if party is None:
+        raise NotFound(iso)
+    return party
+
+
+def list_taxa() -> list[Taxon]:
+    """The taxon checklist (reference data: public)."""
+    return list(session.scalars(select(Taxon).order_by(Taxon.class_name, Taxon.name)))

@@ -1,0 +1,55 @@
+"""Helpers that templates use: labels, Party names, language links, file sizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request, url_for
+from flask_babel import format_decimal
+
+from .db import session
+from .i18n import current_language
+from .labels import LABELS, VALUE_VOCABULARY, label
+from .models import Party
+
+
+def party_name(iso: str | None) -> str:
+    """The Party's name in the page's language ('' for none)."""
+    if not iso:
+        return ""
+    party = session.get(Party, iso)
+    return party.name(current_language()) if party else iso
+
+
+def url_with(**changes: Any) -> str:
+    """The current URL with some query parameters changed (None removes one); ``page`` resets unless given."""
+    args = {k: v for k, v in request.args.items()}
+    if "page" not in changes:
+        args.pop("page", None)
+    for key, value in changes.items():
+        if value is None or value == "":
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return url_for(request.endpoint or "public.home", **(request.view_args or {}), **args)
+
+
+def file_size(size: int) -> str:
+    """A human file size: 12 KB, 3.4 MB."""
+    if size < 1024 * 1024:
+        return f"{format_decimal(max(1, round(size / 1024)))} KB"
+    return f"{format_decimal(round(size / (1024 * 1024), 1))} MB"
+
+
+def init_app(app: Flask) -> None:
+    """Make the helpers available in every template."""
+    app.jinja_env.globals.update(
+        label=label,
+        labels=LABELS,
+        value_vocabulary=VALUE_VOCABULARY,
+        party_name=party_name,
+        url_with=url_with,
+        file_size=file_size,
+    )
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True

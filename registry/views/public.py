@@ -1,0 +1,102 @@
+"""Public pages: home, browse, a record, a file, the Parties. Everything goes through the services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, render_template, request, send_file
+from marshmallow import ValidationError
+
+from schemas.query import BrowseArgs
+
+from .. import policy
+from ..auth import current_viewer
+from ..services import records
+from ..services.records import RecordFilters
+
+bp = Blueprint("public", __name__)
+
+
+@bp.route("/")
+def home():  # type: ignore[no-untyped-def]
+    """What the registry is, what it holds (counting only what the viewer may see), the latest records."""
+    summary = records.home_summary(current_viewer())
+    return render_template("public/home.html", summary=summary)
+
+
+@bp.route("/records")
+def browse():  # type: ignore[no-untyped-def]
+    """Browse records with filters; invalid filters are reported and ignored, never a 500."""
+    args = {k: v for k, v in request.args.items() if v != ""}
+    errors: dict[str, list[str]] = {}
+    try:
+        parsed = BrowseArgs().load(args)
+    except ValidationError as exc:
+        errors = exc.messages  # type: ignore[assignment]
+        parsed = BrowseArgs().load({k: v for k, v in args.items() if k not in errors})
+    page_number = parsed.pop("page")
+    filters = RecordFilters(**parsed)
+    viewer = current_viewer()
+    page = records.list_records(viewer, filters, page_number, current_app.config["PER_PAGE"])
+    facets = records.facet_counts(viewer, filters)
+    return (
+        render_template(
+            "public/browse.html",
+            page=page,
+            filters=filters,
+            facets=facets,
+            errors=errors,
+            taxa=records.list_taxa(),
+            parties=records.list_parties(),
+        ),
+        400 if errors else 200,
+    )
+
+
+@bp.route("/records/<record_id>")
+def record(record_id: str):  # type: ignore[no-untyped-def]
+    """One record, as much of it as the viewer may see; 404 when missing or hidden alike."""
+    projection = records.view_record(current_viewer(), record_id)
+    return render_template("public/record.html", record=projection)
+
+
+@bp.route("/files/<file_id>")
+def download(file_id: str):  # type: ignore[no-untyped-def]
+    """Download a file through the policy, always as an attachment."""
+    file, path = records.get_file(current_viewer(), file_id, Path(current_app.config["FILES_DIR"]))
+    response = send_file(
+        path,
+        mimetype=file.media_type,
+        as_attachment=True,
+        download_name=file.original_name,
+        conditional=True,
+        etag=file.sha256,
+    )
+    open_to_all = file.record.status == "published" and policy.file_tier(file) == policy.PUBLIC
+    response.headers["Cache-Control"] = "private, max-age=300" if open_to_all else "private, no-store"
+    return response
+
+
+@bp.route("/parties")
+def parties():  # type: ignore[no-untyped-def]
+    """The Parties, by region, with how many records of each the viewer may see."""
+    counts = records.facet_counts(current_viewer(), RecordFilters())["party_iso"]
+    return render_template("public/parties.html", parties=records.list_parties(), counts=counts)
+
+
+@bp.route("/parties/<iso>")
+def party(iso: str):  # type: ignore[no-untyped-def]
+    """A Party's resources that the viewer may see."""
+    found = records.get_party(iso)
+    page_number = request.args.get("page", "1")
+    page_number = int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10000 else 1
+    page = records.list_records(
+        current_viewer(), RecordFilters(party=found.iso), page_number, current_app.config["PER_PAGE"]
+    )
+    return render_template("public/party.html", party=found, page=page)
+
+
+@bp.route("/about")
+def about():  # type: ignore[no-untyped-def]
+    """What the registry is for, who runs it and how confidentiality works."""
+    return render_template("public/about.html")

@@ -1,0 +1,90 @@
+"""Controlled vocabularies shared by models, schemas, policy and pages.
+
+Values are stored in the database and the JSON shape; their translated labels live in
+``registry/labels.py``.
+"""
+
+from __future__ import annotations
+
+TIERS = ("public", "registered", "confidential")
+ROLES = ("reader", "enforcement", "party", "secretariat")
+STATUSES = ("draft", "submitted", "returned", "published", "withdrawn")
+LANGUAGES = ("en", "fr", "es")
+SCOPES = ("national", "regional", "global")
+REGIONS = (
+    "africa",
+    "asia",
+    "central_south_america_caribbean",
+    "europe",
+    "north_america",
+    "oceania",
+)
+RECORD_TYPES = (
+    "action_plan",
+    "protocol",
+    "regulatory_measure",
+    "sop",
+    "species_guidance",
+    "general_guidance",
+    "network",
+    "rescue_centre",
+    "agreement",
+)
+RANKS = ("species", "genus", "family", "order")
+APPENDICES = ("I", "II", "III")
+
+# Stages of handling a live seizure, from seizure to final disposal.
+STAGES = (
+    "seizure",
+    "identification",
+    "temporary_holding",
+    "veterinary_care",
+    "quarantine",
+    "transport",
+    "final_disposal",
+)
+# Disposal options of Resolution Conf. 17.8.
+DISPOSAL_OPTIONS = ("captivity", "return_to_wild", "repatriation", "euthanasia")
+INSTRUMENT_TYPES = ("law", "regulation", "decree", "order", "circular")
+GUIDANCE_AREAS = (
+    "handling",
+    "housing",
+    "diet",
+    "veterinary",
+    "transport",
+    "identification",
+    "release",
+    "welfare",
+)
+GUIDANCE_KINDS = ("guidelines", "training", "manual", "resolution")
+AUDIENCES = ("enforcement", "management_authority", "rescue_centre", "veterinarian", "judiciary")
+FACILITY_TYPES = (
+    "rescue_centre",
+    "sanctuary",
+    "zoo",
+    "quarantine_station",
+    "rehabilitation_centre",
+    "temporary_holding",
+)
+SERVICES = (
+    "quarantine",
+    "veterinary",
+    "rehabilitation",
+    "release",
+    "long_term_care",
+    "identification",
+    "temporary_holding",
+    "transport",
+)
+AGREEMENT_TYPES = ("placement", "transfer", "loan", "memorandum", "service_contract", "repatriation")
+OWNERSHIP = ("state", "recipient", "shared", "origin_state")
+
+# Files the registry accepts, by the media type found by parsing them.
+MEDIA_TYPES = {
+    "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.oasis.opendocument.text": ".odt",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+}

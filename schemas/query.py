@@ -1,0 +1,24 @@
+"""Shapes of query strings: browse filters and pagination."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from registry.vocab import LANGUAGES, RECORD_TYPES, REGIONS
+
+from .fields import Choice, Line
+
+
+class BrowseArgs(Schema):
+    """Filters of ``/records``; links may carry other parameters (e.g. ``lang``), which are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = Choice(RECORD_TYPES, load_default=None)
+    party = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    region = Choice(REGIONS, load_default=None)
+    language = Choice(LANGUAGES, load_default=None)
+    taxon = Line(load_default=None, max_length=200)
+    year = fields.Integer(load_default=None, validate=validate.Range(1950, 2100))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 10000))
