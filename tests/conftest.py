@@ -1,0 +1,159 @@
+"""Fixtures: the app on SQLite and on a real PostgreSQL 15, clients that sign in, factories.
+
+Every database-backed test runs on both backends. Without PostgreSQL the postgres half skips,
+unless REQUIRE_POSTGRES=1 (as CI sets), where it fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from registry import create_app, migrate
+from registry.db import commit
+
+from . import pg
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL server for the whole session."""
+    try:
+        cluster = pg.Cluster()
+        url = cluster.start()
+    except pg.PostgresUnavailable as exc:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REQUIRE_POSTGRES=1 but {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield url
+    finally:
+        cluster.stop()
+
+
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory, backend: str, server: str | None) -> str:
+    """Run the migrations once per backend into a template database."""
+    if backend == "sqlite":
+        folder = tmp_path_factory.mktemp("template")
+        url = f"sqlite:///{folder / 'template.sqlite'}"
+    else:
+        engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CREATE DATABASE registry_template"))
+        engine.dispose()
+        url = f"{server}/registry_template"
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "REGISTRY_HOME": str(tmp_path_factory.mktemp("th")),
+                      "SECRET_KEY": "template"})
+    with app.app_context():
+        migrate.upgrade()
+        from registry.db import get_engine
+
+        get_engine().dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Lazily built template databases, one per backend."""
+    return {"factory": tmp_path_factory}
+
+
+def fresh_database(request: pytest.FixtureRequest, backend: str, templates: dict[str, Any], folder: Path) -> str:
+    """A new, migrated, empty database for one test (or one module)."""
+    server = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    if backend not in templates:
+        templates[backend] = _migrated_template(templates["factory"], backend, server)
+    template = templates[backend]
+    if backend == "sqlite":
+        target = folder / "registry.sqlite"
+        shutil.copyfile(template.removeprefix("sqlite:///"), target)
+        return f"sqlite:///{target}"
+    name = f"registry_test_{os.getpid()}_{next(_counter)}"
+    engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE registry_template"))
+    engine.dispose()
+    return f"{server}/{name}"
+
+
+def make_app(database_url: str, home: Path, **config: Any) -> Flask:
+    """An application in testing mode on ``database_url`` with its own REGISTRY_HOME."""
+    return create_app({"TESTING": True, "DATABASE_URL": database_url, "REGISTRY_HOME": str(home),
+                       "SECRET_KEY": "test-secret-key", **config})
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of this test: sqlite or postgres."""
+    return request.param
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, backend: str, templates: dict[str, Any], tmp_path: Path) -> Iterator[Flask]:
+    """A fresh application with an empty, migrated database and reference data."""
+    url = fresh_database(request, backend, templates, tmp_path)
+    application = make_app(url, tmp_path / "home")
+    with application.app_context():
+        load_reference()
+        commit()
+    yield application
+    with application.app_context():
+        from registry.db import get_engine
+
+        get_engine().dispose()
+
+
+def load_reference() -> None:
+    """Load the Parties and the taxon checklist (inside an app context)."""
+    import seed
+    from registry.services import imports
+
+    imports.load_reference(seed.read_json("parties.json"), seed.read_json("taxa.json"))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    """A CLI runner of ``app``."""
+    return app.test_cli_runner()
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    """The CSRF token of the form at ``path``."""
+    match = _CSRF.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client: FlaskClient, email: str, password: str, next_url: str | None = None):  # type: ignore[no-untyped-def]
+    """Sign in through the real form, CSRF token included."""
+    data = {"email": email, "password": password, "csrf_token": csrf_token(client)}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login", data=data)
+
+
+def logout(client: FlaskClient):  # type: ignore[no-untyped-def]
+    """Sign out through the real form."""
+    return client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
