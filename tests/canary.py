@@ -1,0 +1,120 @@
+"""Canary data: unique markers in every confidential, registered-only and unpublished place."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from registry.db import commit, session
+from registry.models import Record
+
+from .factories import import_payload, record_data
+
+CONF = "CANARYCONF"  # only confidential-tier viewers and the own Party may see it
+REG = "CANARYREG"  # registered users may see it, anonymous visitors may not
+DRAFT = "CANARYDRAFT"  # nobody but the own Party and the Secretariat
+CAPACITY = "987654"
+LATITUDE = "-1.2346"
+
+
+def canary_records() -> list[dict]:
+    """Records of Party ZA carrying the markers, in the import shape."""
+    centre = record_data(
+        type="rescue_centre",
+        ref="canary-centre",
+        title="Public rescue centre with hidden parts",
+        details={
+            "facility_type": "rescue_centre",
+            "operator": "Open operator",
+            "city": "Open city",
+            "address": f"12 {CONF} Road",
+            "latitude": -1.234567,
+            "longitude": 36.8,
+            "capacity": int(CAPACITY),
+            "contacts": [{"name": f"{CONF} Person", "email": f"{CONF.lower()}@example.org", "phone": "+00 1"}],
+        },
+        files=[
+            {"path": "files/open-leaflet.pdf", "language": "en", "tier": "public", "text": "Open leaflet."},
+            {"path": f"files/{CONF}-contacts.pdf", "language": "en", "tier": "confidential",
+             "title": f"{CONF} contact list", "text": f"Contact list {CONF}."},
+            {"path": f"files/{REG}-annex.docx", "language": "en", "tier": "registered",
+             "title": f"{REG} annex", "text": f"Annex {REG}."},
+        ],
+    )
+    return [
+        centre,
+        record_data(
+            type="rescue_centre",
+            title="Centre with a registered address",
+            confidentiality={"level": "public", "fields": {"address": "registered"}},
+            details={"facility_type": "sanctuary", "operator": "Op", "city": "Town", "address": f"{REG} Street"},
+        ),
+        record_data(
+            type="rescue_centre",
+            ref="hidden-centre",
+            title=f"{CONF} confidential centre",
+            confidentiality={"level": "confidential", "justification": f"{CONF} justification"},
+            details={"facility_type": "zoo", "operator": f"{CONF} operator", "city": f"{CONF} city"},
+        ),
+        record_data(
+            type="network",
+            title="Public network with a confidential member",
+            party=None,
+            scope="regional",
+            region="africa",
+            details={"coordinator": "Network office", "members": ["canary-centre", "hidden-centre"]},
+        ),
+        record_data(
+            type="agreement",
+            title=f"Agreement {CONF}",
+            confidentiality={},  # contracts are confidential by default
+            summary=f"Placement contract {CONF}.",
+            details={"agreement_type": "placement", "ownership": "state", "financial_terms": f"USD {CONF}",
+                     "signatories": [f"{CONF} signatory"]},
+            files=[{"path": f"files/{CONF}-contract.docx", "language": "fr", "tier": "confidential",
+                    "text": f"Contrat {CONF}."}],
+        ),
+        record_data(
+            type="agreement",
+            title="Public agreement with confidential terms",
+            confidentiality={"level": "public"},
+            details={"agreement_type": "memorandum", "ownership": "shared", "financial_terms": f"EUR {CONF}"},
+        ),
+        record_data(
+            type="sop",
+            title=f"SOP {REG}",
+            summary=f"Registered only {REG}.",
+            confidentiality={"level": "registered"},
+            details={"agency": f"{REG} agency"},
+            files=[{"path": f"files/{REG}-sop.pdf", "language": "es", "tier": "registered", "text": REG}],
+        ),
+        record_data(title=f"{DRAFT} draft protocol", status="draft"),
+        record_data(title=f"{DRAFT} submitted protocol", status="submitted"),
+        record_data(title=f"{DRAFT} returned protocol", status="returned"),
+        record_data(title=f"{DRAFT} withdrawn protocol", status="withdrawn"),
+        record_data(
+            title="Once confidential, now public",
+            translations=[{"language": "fr", "title": f"{CONF} traduction", "summary": f"{CONF} résumé"}],
+        ),
+        record_data(
+            title="Language leak probe",
+            files=[{"path": f"files/{CONF}-probe.pdf", "language": "es", "tier": "confidential", "text": CONF}],
+        ),
+    ]
+
+
+def load_canaries() -> dict[str, str]:
+    """Import the canary records (inside an app context); return a few of their ids by name."""
+    import_payload(canary_records())
+    once = session.scalar(select(Record).where(Record.title == "Once confidential, now public"))
+    # It was confidential before: its translation keeps the strictest tier the record ever had.
+    once.peak_tier = "confidential"
+    commit()
+    probe = session.scalar(select(Record.id).where(Record.title == "Language leak probe"))
+    return {"probe": probe}
+
+
+MARKERS_HIDDEN_FROM = {
+    "anonymous": (CONF, REG, DRAFT, CAPACITY, LATITUDE),
+    "reader": (CONF, DRAFT, CAPACITY, LATITUDE),
+    "party_other": (CONF, DRAFT, CAPACITY, LATITUDE),
+}

@@ -1,0 +1,168 @@
+"""Canary tests: markers planted in every confidential place never reach a viewer who may not see them.
+
+As anonymous, as a reader and as a Party user of another Party, the test walks every page
+reachable from ``/`` and every route of ``app.url_map`` (with every record, file and Party
+id filled in), and checks bodies and headers. Hidden records and files answer 404 with
+exactly the body of a missing one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from html import unescape
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from registry.db import session
+from registry.models import File, Record
+
+from .canary import MARKERS_HIDDEN_FROM, load_canaries
+from .conftest import login
+from .factories import PASSWORD, make_user
+
+HREF = re.compile(r'(?:href|action|src)="([^"]+)"')
+MAX_PAGES = 2500
+
+
+@pytest.fixture
+def planted(app):
+    """The demo data (when present) plus the canaries, and a user per viewer role."""
+    import seed
+
+    with app.app_context():
+        if (seed.SEED_DIR / "demo.json").exists():
+            from .factories import import_payload
+
+            import_payload(seed.read_json("demo.json")["records"])
+        ids = load_canaries()
+        ids["reader"] = make_user("reader").email
+        ids["party_other"] = make_user("party", "FR").email
+        ids["records"] = list(session.scalars(select(Record.id)))
+        ids["files"] = list(session.scalars(select(File.id)))
+    return ids
+
+
+def _client(app, role, planted):
+    client = app.test_client()
+    if role != "anonymous":
+        assert login(client, planted[role], PASSWORD).status_code == 302
+    return client
+
+
+def _check(response, url, markers):
+    body = response.get_data(as_text=True) if response.mimetype.startswith(("text/", "application/json")) else ""
+    headers = " ".join(f"{k}: {v}" for k, v in response.headers.items())
+    for marker in markers:
+        assert marker.lower() not in body.lower(), f"{marker} leaked in the body of {url}"
+        assert marker.lower() not in headers.lower(), f"{marker} leaked in the headers of {url}"
+    return body
+
+
+def _crawl(client, markers):
+    seen: set[str] = set()
+    queue = deque(["/"])
+    while queue and len(seen) < MAX_PAGES:
+        url = queue.popleft()
+        if url in seen:
+            continue
+        seen.add(url)
+        with client.get(url) as response:
+            assert response.status_code < 500, url
+            body = _check(response, url, markers)
+        for link in HREF.findall(body):
+            target = urljoin(url, unescape(link))
+            parts = urlsplit(target)
+            if parts.netloc or not parts.path.startswith("/") or parts.path.startswith("/logout"):
+                continue
+            queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return seen
+
+
+def _route_urls(app, planted):
+    values = {
+        "record_id": planted["records"] + ["rzzzzzzzzzzzz"],
+        "file_id": planted["files"] + ["fzzzzzzzzzzzz"],
+        "iso": ["ZA", "FR", "MX", "EU", "ZZ"],
+        "filename": ["style.css"],
+    }
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods:
+            continue
+        if not rule.arguments:
+            urls.append(rule.rule)
+            continue
+        (argument,) = rule.arguments
+        for value in values[argument]:
+            urls.append(rule.rule.replace(f"<{argument}>", value).replace(f"<path:{argument}>", value))
+    return urls
+
+
+@pytest.mark.parametrize("role", ["anonymous", "reader", "party_other"])
+def test_markers_never_reach_viewers_who_may_not_see_them(app, planted, role):
+    markers = MARKERS_HIDDEN_FROM[role]
+    client = _client(app, role, planted)
+    crawled = _crawl(client, markers)
+    assert len(crawled) > 50
+    for url in _route_urls(app, planted):
+        for variant in (url, f"{url}?lang=fr", f"{url}?lang=es"):
+            with client.get(variant) as response:
+                assert response.status_code < 500, variant
+                _check(response, variant, markers)
+    for filters in ("language=es", "language=fr", "type=agreement", "party=ZA", "region=africa", "taxon=Psittacidae"):
+        with client.get(f"/records?{filters}") as response:
+            _check(response, filters, markers)
+
+
+@pytest.mark.parametrize("role", ["anonymous", "reader", "party_other"])
+def test_hidden_answers_exactly_like_missing(app, planted, role):
+    client = _client(app, role, planted)
+    missing_record = client.get("/records/rzzzzzzzzzzzz")
+    missing_file = client.get("/files/fzzzzzzzzzzzz")
+    assert missing_record.status_code == missing_file.status_code == 404
+    hidden_records = hidden_files = 0
+    with app.app_context():
+        records = session.scalars(select(Record)).all()
+        titles = {r.id: r.title for r in records}
+    for record_id in planted["records"]:
+        response = client.get(f"/records/{record_id}")
+        if response.status_code == 404:
+            hidden_records += 1
+            assert response.data == missing_record.data
+        else:
+            assert response.status_code == 200, titles[record_id]
+    for file_id in planted["files"]:
+        with client.get(f"/files/{file_id}") as response:
+            if response.status_code == 404:
+                hidden_files += 1
+                assert response.data == missing_file.data
+                assert dict(response.headers) == dict(missing_file.headers)
+            else:
+                assert response.status_code == 200
+    assert hidden_records >= 4 and hidden_files >= 3
+
+
+def test_language_filter_ignores_hidden_files(app, planted):
+    client = app.test_client()
+    page = client.get("/records?language=es").get_data(as_text=True)
+    assert planted["probe"] not in page
+    with app.app_context():
+        enforcement = make_user("enforcement").email
+    officer = app.test_client()
+    login(officer, enforcement, PASSWORD)
+    assert planted["probe"] in officer.get("/records?language=es").get_data(as_text=True)
+
+
+def test_counts_only_count_what_the_viewer_sees(app, planted):
+    with app.app_context():
+        public = session.scalars(
+            select(Record).where(Record.status == "published", Record.tier == "public")
+        ).all()
+        expected_agreements = sum(1 for r in public if r.type == "agreement")
+    home = app.test_client().get("/").get_data(as_text=True)
+    assert f"{len(public)} resources" in home
+    browse = app.test_client().get("/records?type=agreement").get_data(as_text=True)
+    assert f"{expected_agreements} resource" in browse
