@@ -6,7 +6,7 @@ PORT ?= 5000
 export REGISTRY_HOME ?= $(CURDIR)/instance
 FLASK := $(BIN)/flask --app registry
 
-.PHONY: run test install translations lock clean
+.PHONY: run test install translations lock clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.lock | $(BIN)/python
 install: $(VENV)/.installed translations
 
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile --use-fuzzy -q -d registry/translations
+	$(BIN)/pybabel compile -d registry/translations
 
 run: install
 	FLASK_DEBUG=0 REGISTRY_ENV=development $(FLASK) init-db
@@ -36,3 +36,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# Maintainers only: refresh the message catalogs after changing user-facing strings.
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output -o registry/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i registry/translations/messages.pot -d registry/translations

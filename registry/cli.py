@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from . import migrate, policy
@@ -41,6 +41,7 @@ def _fail(problems: dict | list) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create or upgrade the database schema."""
     migrate.upgrade()
@@ -48,6 +49,7 @@ def init_db() -> None:
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--no-users", is_flag=True, help="Do not create or reset the demo accounts.")
 def seed_command(no_users: bool) -> None:
     """Load the Parties, the taxon checklist and, into an empty registry, the demo records and accounts.
@@ -125,6 +127,7 @@ def users_create(
 
 
 @click.command("import")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_command(path: Path) -> None:
     """Import records from a JSON file (files named relative to it). All or nothing."""
@@ -145,6 +148,7 @@ def import_command(path: Path) -> None:
 
 
 @click.command("export")
+@with_appcontext
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--tier", type=click.Choice(TIERS), default="public", show_default=True)
 def export_command(path: Path, tier: str) -> None:

@@ -78,6 +78,7 @@ def fresh_database(request: pytest.FixtureRequest, backend: str, templates: dict
         templates[backend] = _migrated_template(templates["factory"], backend, server)
     template = templates[backend]
     if backend == "sqlite":
+        folder.mkdir(parents=True, exist_ok=True)
         target = folder / "registry.sqlite"
         shutil.copyfile(template.removeprefix("sqlite:///"), target)
         return f"sqlite:///{target}"
@@ -102,18 +103,31 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def app(request: pytest.FixtureRequest, backend: str, templates: dict[str, Any], tmp_path: Path) -> Iterator[Flask]:
-    """A fresh application with an empty, migrated database and reference data."""
-    url = fresh_database(request, backend, templates, tmp_path)
-    application = make_app(url, tmp_path / "home")
-    with application.app_context():
-        load_reference()
-        commit()
-    yield application
-    with application.app_context():
-        from registry.db import get_engine
+def app_factory(request: pytest.FixtureRequest, backend: str, templates: dict[str, Any], tmp_path: Path):
+    """Make applications on fresh databases of this test's backend; their engines are closed afterwards."""
+    made: list[Flask] = []
 
-        get_engine().dispose()
+    def factory(name: str = "a") -> Flask:
+        url = fresh_database(request, backend, templates, tmp_path / name)
+        application = make_app(url, tmp_path / name / "home")
+        with application.app_context():
+            load_reference()
+            commit()
+        made.append(application)
+        return application
+
+    yield factory
+    for application in made:
+        with application.app_context():
+            from registry.db import get_engine
+
+            get_engine().dispose()
+
+
+@pytest.fixture
+def app(app_factory) -> Flask:
+    """A fresh application with an empty, migrated database and reference data."""
+    return app_factory()
 
 
 def load_reference() -> None:

@@ -43,7 +43,7 @@ def record_data(**overrides: Any) -> dict[str, Any]:
         "status": "published",
         "taxa": ["Psittacus erithacus"],
         "confidentiality": {"level": "public"},
-        "details": dict(_DEFAULT_DETAILS[record_type]),
+        "details": dict(_DEFAULT_DETAILS.get(record_type, {})),
         "files": [],
     }
     data.update(overrides)
