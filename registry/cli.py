@@ -50,8 +50,8 @@ def init_db() -> None:
 
 @click.command("seed")
 @with_appcontext
-@click.option("--no-users", is_flag=True, help="Do not create or reset the demo accounts.")
-def seed_command(no_users: bool) -> None:
+@click.option("--reference-only", is_flag=True, help="Load only the Parties and the taxa: no demo records or accounts.")
+def seed_command(reference_only: bool) -> None:
     """Load the Parties, the taxon checklist and, into an empty registry, the demo records and accounts.
 
     Demo accounts get new random passwords at every run; they are printed once.
@@ -60,6 +60,9 @@ def seed_command(no_users: bool) -> None:
 
     parties, taxa = imports.load_reference(seed.read_json("parties.json"), seed.read_json("taxa.json"))
     click.echo(f"Reference data: {parties} Parties, {taxa} taxa.")
+    if reference_only:
+        commit()
+        return
     if session.scalar(select(func.count()).select_from(Record)):
         click.echo("Records already present: demo records not loaded again.")
     else:
@@ -73,7 +76,7 @@ def seed_command(no_users: bool) -> None:
             except Invalid as exc:
                 _fail(exc.messages.get("problems", exc.messages))
         click.echo(f"Demo records: {len(report.created)} loaded.")
-    accounts_made = [] if no_users else _demo_accounts()
+    accounts_made = _demo_accounts()
     commit()
     if accounts_made:
         click.echo("\nDemo accounts (new passwords at every run; sign in at /login):")

@@ -20,16 +20,15 @@ from registry.db import session
 from registry.models import File, Record
 
 from .canary import MARKERS_HIDDEN_FROM, load_canaries
-from .conftest import login
+from .conftest import login, without_csrf
 from .factories import PASSWORD, make_user
 
 HREF = re.compile(r'(?:href|action|src)="([^"]+)"')
-# The sign-out form's CSRF token is signed with a timestamp: the only part of a page that may differ.
-CSRF_VALUE = re.compile(rb'name="csrf_token" value="[^"]+"')
 
 
-def _same_page(response) -> bytes:
-    return CSRF_VALUE.sub(b'name="csrf_token" value=""', response.data)
+def _same_page(response) -> str:
+    # The sign-out form's CSRF token is signed with a timestamp: the only part of a page that may differ.
+    return without_csrf(response.get_data(as_text=True))
 MAX_PAGES = 2500
 
 
