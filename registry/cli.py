@@ -36,7 +36,11 @@ DEMO_USERS = (
 
 def _fail(problems: dict | list) -> None:
     rollback()
-    lines = problems if isinstance(problems, list) else [f"{k}: {'; '.join(map(str, v))}" for k, v in problems.items()]
+    lines = (
+        problems
+        if isinstance(problems, list)
+        else [f"{k}: {'; '.join(map(str, v))}" for k, v in problems.items()]
+    )
     raise click.ClickException("\n".join(str(line) for line in lines))
 
 
@@ -50,7 +54,9 @@ def init_db() -> None:
 
 @click.command("seed")
 @with_appcontext
-@click.option("--reference-only", is_flag=True, help="Load only the Parties and the taxa: no demo records or accounts.")
+@click.option(
+    "--reference-only", is_flag=True, help="Load only the Parties and the taxa: no demo records or accounts."
+)
 def seed_command(reference_only: bool) -> None:
     """Load the Parties, the taxon checklist and, into an empty registry, the demo records and accounts.
 
@@ -70,7 +76,10 @@ def seed_command(reference_only: bool) -> None:
         with folder:
             try:
                 report = imports.import_records(
-                    policy.SYSTEM, payload, Path(folder.name), Path(current_app.config["FILES_DIR"]),
+                    policy.SYSTEM,
+                    payload,
+                    Path(folder.name),
+                    Path(current_app.config["FILES_DIR"]),
                     current_app.config["MAX_CONTENT_LENGTH"],
                 )
             except Invalid as exc:
@@ -92,8 +101,14 @@ def _demo_accounts() -> list[tuple[str, str, str | None, str]]:
         user = session.scalar(select(User).where(User.email == email))
         if user is None:
             accounts.create_user(
-                policy.SYSTEM, email, role, password, party,
-                given_name=given, family_name=family, organisation="Demo",
+                policy.SYSTEM,
+                email,
+                role,
+                password,
+                party,
+                given_name=given,
+                family_name=family,
+                organisation="Demo",
             )
         else:
             accounts.set_password(user, password)
@@ -110,7 +125,12 @@ def _demo_accounts() -> list[tuple[str, str, str | None, str]]:
 @click.option("--family-name", default="")
 @click.option("--organisation", default="")
 def users_create(
-    email: str, role: str, party_iso: str | None, password_stdin: bool, given_name: str, family_name: str,
+    email: str,
+    role: str,
+    party_iso: str | None,
+    password_stdin: bool,
+    given_name: str,
+    family_name: str,
     organisation: str,
 ) -> None:
     """Create a user account; without --password-stdin a random password is generated and printed."""
@@ -120,13 +140,21 @@ def users_create(
         password = secrets.token_urlsafe(12)
     try:
         accounts.create_user(
-            policy.SYSTEM, email, role, password, party_iso,
-            given_name=given_name, family_name=family_name, organisation=organisation,
+            policy.SYSTEM,
+            email,
+            role,
+            password,
+            party_iso,
+            given_name=given_name,
+            family_name=family_name,
+            organisation=organisation,
         )
     except Invalid as exc:
         _fail(exc.messages)
     commit()
-    click.echo(f"Created {role} {email.strip().lower()}" + ("" if password_stdin else f" with password {password}"))
+    click.echo(
+        f"Created {role} {email.strip().lower()}" + ("" if password_stdin else f" with password {password}")
+    )
 
 
 @click.command("import")
@@ -140,7 +168,10 @@ def import_command(path: Path) -> None:
         raise click.ClickException(f"{path}: not valid UTF-8 JSON: {exc}") from exc
     try:
         report = imports.import_records(
-            policy.SYSTEM, payload, path.resolve().parent, Path(current_app.config["FILES_DIR"]),
+            policy.SYSTEM,
+            payload,
+            path.resolve().parent,
+            Path(current_app.config["FILES_DIR"]),
             current_app.config["MAX_CONTENT_LENGTH"],
         )
     except Invalid as exc:

@@ -1,4 +1,4 @@
-"""Languages: English, French and Spanish, chosen with ``?lang=`` (remembered in a cookie) or Accept-Language."""
+"""Languages: English, French and Spanish, chosen with ``?lang=`` (kept in a cookie) or Accept-Language."""
 
 from __future__ import annotations
 

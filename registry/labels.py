@@ -36,7 +36,11 @@ LABELS = {
         "oceania": _l("Oceania"),
     },
     "language": {"en": _l("English"), "fr": _l("French"), "es": _l("Spanish")},
-    "tier": {"public": _l("Public"), "registered": _l("Registered users"), "confidential": _l("Confidential")},
+    "tier": {
+        "public": _l("Public"),
+        "registered": _l("Registered users"),
+        "confidential": _l("Confidential"),
+    },
     "status": {
         "draft": _l("Draft"),
         "submitted": _l("Submitted"),

@@ -153,7 +153,10 @@ class Record(Base):
 
     party: Mapped[Party | None] = relationship(lazy="joined")
     translations: Mapped[list[RecordTranslation]] = relationship(
-        back_populates="record", cascade="all, delete-orphan", lazy="selectin", order_by="RecordTranslation.language"
+        back_populates="record",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="RecordTranslation.language",
     )
     files: Mapped[list[File]] = relationship(
         back_populates="record", cascade="all, delete-orphan", lazy="selectin", order_by="File.created_at"
@@ -178,9 +181,17 @@ class ActionPlan(Record):
     """A national action plan for seized and confiscated live animals."""
 
     __tablename__ = "action_plans"
-    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "action_plan", "polymorphic_load": "selectin"}
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "action_plan",
+        "polymorphic_load": "selectin",
+    }
     DETAIL_FIELDS = (
-        "lead_agency", "participating_agencies", "stages", "disposal_options", "period_start", "period_end"
+        "lead_agency",
+        "participating_agencies",
+        "stages",
+        "disposal_options",
+        "period_start",
+        "period_end",
     )
 
     id: Mapped[str] = _details_table("action_plans")
@@ -196,7 +207,10 @@ class Protocol(Record):
     """A protocol for handling live animals at a stage of the seizure chain."""
 
     __tablename__ = "protocols"
-    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "protocol", "polymorphic_load": "selectin"}
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "protocol",
+        "polymorphic_load": "selectin",
+    }
     DETAIL_FIELDS = ("responsible_agency", "stages", "procedures")
 
     id: Mapped[str] = _details_table("protocols")
@@ -227,7 +241,10 @@ class Sop(Record):
     """A standard operating procedure of an agency."""
 
     __tablename__ = "sops"
-    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "sop", "polymorphic_load": "selectin"}
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "sop",
+        "polymorphic_load": "selectin",
+    }
     DETAIL_FIELDS = ("agency", "stages", "version", "review_date")
 
     id: Mapped[str] = _details_table("sops")
@@ -277,8 +294,17 @@ class RescueCentre(Record):
         "polymorphic_load": "selectin",
     }
     DETAIL_FIELDS = (
-        "facility_type", "operator", "city", "subnational_region", "address", "latitude", "longitude",
-        "capacity", "contacts", "accreditations", "services",
+        "facility_type",
+        "operator",
+        "city",
+        "subnational_region",
+        "address",
+        "latitude",
+        "longitude",
+        "capacity",
+        "contacts",
+        "accreditations",
+        "services",
     )
 
     id: Mapped[str] = _details_table("rescue_centres")
@@ -299,7 +325,10 @@ class Network(Record):
     """A network of rescue centres."""
 
     __tablename__ = "networks"
-    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "network", "polymorphic_load": "selectin"}
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "network",
+        "polymorphic_load": "selectin",
+    }
     DETAIL_FIELDS = ("coordinator", "coverage", "coverage_regions", "website", "members")
 
     id: Mapped[str] = _details_table("networks")
@@ -319,9 +348,17 @@ class Agreement(Record):
     """A contract or agreement about confiscated animals: confidential by default."""
 
     __tablename__ = "agreements"
-    __mapper_args__: ClassVar[dict[str, Any]] = {"polymorphic_identity": "agreement", "polymorphic_load": "selectin"}
+    __mapper_args__: ClassVar[dict[str, Any]] = {
+        "polymorphic_identity": "agreement",
+        "polymorphic_load": "selectin",
+    }
     DETAIL_FIELDS = (
-        "agreement_type", "signatories", "start_date", "end_date", "ownership", "ownership_notes",
+        "agreement_type",
+        "signatories",
+        "start_date",
+        "end_date",
+        "ownership",
+        "ownership_notes",
         "financial_terms",
     )
 

@@ -287,7 +287,11 @@ class Projection:
     @property
     def languages(self) -> list[str]:
         """Every language this viewer can read the record in: original, translations, files."""
-        found = {self.language, *(t["language"] for t in self.translations), *(f.language for f in self.files)}
+        found = {
+            self.language,
+            *(t["language"] for t in self.translations),
+            *(f.language for f in self.files),
+        }
         return sorted(found)
 
 

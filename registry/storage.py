@@ -64,7 +64,10 @@ def _sniff_zip(path: Path) -> str:
                 return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
             if "xl/workbook.xml" in names:
                 return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            if "mimetype" in names and archive.read("mimetype").strip() == b"application/vnd.oasis.opendocument.text":
+            if (
+                "mimetype" in names
+                and archive.read("mimetype").strip() == b"application/vnd.oasis.opendocument.text"
+            ):
                 return "application/vnd.oasis.opendocument.text"
     except zipfile.BadZipFile as exc:
         raise Refused("The document is a damaged zip archive.") from exc

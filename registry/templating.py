@@ -11,6 +11,7 @@ from .db import session
 from .i18n import current_language
 from .labels import LABELS, VALUE_VOCABULARY, label
 from .models import Party
+from .storage import extension_for
 
 
 def party_name(iso: str | None) -> str:
@@ -41,6 +42,11 @@ def file_size(size: int) -> str:
     return f"{format_decimal(round(size / (1024 * 1024), 1))} MB"
 
 
+def file_kind(media_type: str) -> str:
+    """A short name for an accepted media type: PDF, DOCX, ODT, XLSX, JPG, PNG."""
+    return extension_for(media_type).lstrip(".").upper() or media_type
+
+
 def init_app(app: Flask) -> None:
     """Make the helpers available in every template."""
     app.jinja_env.globals.update(
@@ -50,6 +56,7 @@ def init_app(app: Flask) -> None:
         party_name=party_name,
         url_with=url_with,
         file_size=file_size,
+        file_kind=file_kind,
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

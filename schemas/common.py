@@ -23,13 +23,15 @@ class TranslationSchema(Schema):
 
 
 class ConfidentialitySchema(Schema):
-    """The confidentiality block: level, the Party's own rule, a justification, a disclosure date, field tiers."""
+    """The confidentiality block: level, the Party's own rule, justification, disclosure date, field tiers."""
 
     level = Choice(TIERS, load_default=None)
     rule = Text(load_default="", max_length=5000)
     justification = Text(load_default="", max_length=5000)
     disclosure_date = fields.Date(load_default=None, allow_none=True)
-    field_tiers = fields.Dict(keys=fields.String(), values=Choice(TIERS), load_default=dict, data_key="fields")
+    field_tiers = fields.Dict(
+        keys=fields.String(), values=Choice(TIERS), load_default=dict, data_key="fields"
+    )
 
 
 class FileSchema(Schema):
@@ -65,7 +67,9 @@ class RecordSchema(Schema):
     language = Choice(LANGUAGES, required=True)
     translations = fields.List(fields.Nested(TranslationSchema), load_default=list)
     party = fields.String(
-        load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="Use a two-letter ISO code.")
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="Use a two-letter ISO code."),
     )
     scope = Choice(SCOPES, load_default="national")
     region = Choice(REGIONS, load_default=None, allow_none=True)

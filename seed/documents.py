@@ -67,7 +67,9 @@ _RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 
 def write_docx(path: Path, title: str, body: str) -> None:
     """Write a minimal Word document with ``title`` in bold and ``body`` as paragraphs."""
-    paragraphs = [f'<w:p><w:r><w:rPr><w:b/><w:sz w:val="32"/></w:rPr><w:t xml:space="preserve">{escape(title)}</w:t></w:r></w:p>']
+    paragraphs = [
+        f'<w:p><w:r><w:rPr><w:b/><w:sz w:val="32"/></w:rPr><w:t xml:space="preserve">{escape(title)}</w:t></w:r></w:p>'
+    ]
     paragraphs += [
         f'<w:p><w:r><w:t xml:space="preserve">{escape(p)}</w:t></w:r></w:p>' for p in body.split("\n")
     ]

@@ -30,14 +30,26 @@ def canary_records() -> list[dict]:
             "latitude": -1.234567,
             "longitude": 36.8,
             "capacity": int(CAPACITY),
-            "contacts": [{"name": f"{CONF} Person", "email": f"{CONF.lower()}@example.org", "phone": "+00 1"}],
+            "contacts": [
+                {"name": f"{CONF} Person", "email": f"{CONF.lower()}@example.org", "phone": "+00 1"}
+            ],
         },
         files=[
             {"path": "files/open-leaflet.pdf", "language": "en", "tier": "public", "text": "Open leaflet."},
-            {"path": f"files/{CONF}-contacts.pdf", "language": "en", "tier": "confidential",
-             "title": f"{CONF} contact list", "text": f"Contact list {CONF}."},
-            {"path": f"files/{REG}-annex.docx", "language": "en", "tier": "registered",
-             "title": f"{REG} annex", "text": f"Annex {REG}."},
+            {
+                "path": f"files/{CONF}-contacts.pdf",
+                "language": "en",
+                "tier": "confidential",
+                "title": f"{CONF} contact list",
+                "text": f"Contact list {CONF}.",
+            },
+            {
+                "path": f"files/{REG}-annex.docx",
+                "language": "en",
+                "tier": "registered",
+                "title": f"{REG} annex",
+                "text": f"Annex {REG}.",
+            },
         ],
     )
     return [
@@ -46,7 +58,12 @@ def canary_records() -> list[dict]:
             type="rescue_centre",
             title="Centre with a registered address",
             confidentiality={"level": "public", "fields": {"address": "registered"}},
-            details={"facility_type": "sanctuary", "operator": "Op", "city": "Town", "address": f"{REG} Street"},
+            details={
+                "facility_type": "sanctuary",
+                "operator": "Op",
+                "city": "Town",
+                "address": f"{REG} Street",
+            },
         ),
         record_data(
             type="rescue_centre",
@@ -68,10 +85,20 @@ def canary_records() -> list[dict]:
             title=f"Agreement {CONF}",
             confidentiality={},  # contracts are confidential by default
             summary=f"Placement contract {CONF}.",
-            details={"agreement_type": "placement", "ownership": "state", "financial_terms": f"USD {CONF}",
-                     "signatories": [f"{CONF} signatory"]},
-            files=[{"path": f"files/{CONF}-contract.docx", "language": "fr", "tier": "confidential",
-                    "text": f"Contrat {CONF}."}],
+            details={
+                "agreement_type": "placement",
+                "ownership": "state",
+                "financial_terms": f"USD {CONF}",
+                "signatories": [f"{CONF} signatory"],
+            },
+            files=[
+                {
+                    "path": f"files/{CONF}-contract.docx",
+                    "language": "fr",
+                    "tier": "confidential",
+                    "text": f"Contrat {CONF}.",
+                }
+            ],
         ),
         record_data(
             type="agreement",
@@ -97,7 +124,9 @@ def canary_records() -> list[dict]:
         ),
         record_data(
             title="Language leak probe",
-            files=[{"path": f"files/{CONF}-probe.pdf", "language": "es", "tier": "confidential", "text": CONF}],
+            files=[
+                {"path": f"files/{CONF}-probe.pdf", "language": "es", "tier": "confidential", "text": CONF}
+            ],
         ),
     ]
 

@@ -55,8 +55,14 @@ def _migrated_template(tmp_path_factory: pytest.TempPathFactory, backend: str, s
             conn.execute(text("CREATE DATABASE registry_template"))
         engine.dispose()
         url = f"{server}/registry_template"
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "REGISTRY_HOME": str(tmp_path_factory.mktemp("th")),
-                      "SECRET_KEY": "template"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url,
+            "REGISTRY_HOME": str(tmp_path_factory.mktemp("th")),
+            "SECRET_KEY": "template",
+        }
+    )
     with app.app_context():
         migrate.upgrade()
         from registry.db import get_engine
@@ -71,7 +77,9 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"factory": tmp_path_factory}
 
 
-def fresh_database(request: pytest.FixtureRequest, backend: str, templates: dict[str, Any], folder: Path) -> str:
+def fresh_database(
+    request: pytest.FixtureRequest, backend: str, templates: dict[str, Any], folder: Path
+) -> str:
     """A new, migrated, empty database for one test (or one module)."""
     server = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     if backend not in templates:
@@ -92,8 +100,15 @@ def fresh_database(request: pytest.FixtureRequest, backend: str, templates: dict
 
 def make_app(database_url: str, home: Path, **config: Any) -> Flask:
     """An application in testing mode on ``database_url`` with its own REGISTRY_HOME."""
-    return create_app({"TESTING": True, "DATABASE_URL": database_url, "REGISTRY_HOME": str(home),
-                       "SECRET_KEY": "test-secret-key", **config})
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "REGISTRY_HOME": str(home),
+            "SECRET_KEY": "test-secret-key",
+            **config,
+        }
+    )
 
 
 @pytest.fixture(params=BACKENDS)

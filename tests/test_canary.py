@@ -29,6 +29,8 @@ HREF = re.compile(r'(?:href|action|src)="([^"]+)"')
 def _same_page(response) -> str:
     # The sign-out form's CSRF token is signed with a timestamp: the only part of a page that may differ.
     return without_csrf(response.get_data(as_text=True))
+
+
 MAX_PAGES = 2500
 
 
@@ -58,7 +60,9 @@ def _client(app, role, planted):
 
 
 def _check(response, url, markers):
-    body = response.get_data(as_text=True) if response.mimetype.startswith(("text/", "application/json")) else ""
+    body = (
+        response.get_data(as_text=True) if response.mimetype.startswith(("text/", "application/json")) else ""
+    )
     headers = " ".join(f"{k}: {v}" for k, v in response.headers.items())
     for marker in markers:
         assert marker.lower() not in body.lower(), f"{marker} leaked in the body of {url}"
@@ -117,7 +121,14 @@ def test_markers_never_reach_viewers_who_may_not_see_them(app, planted, role):
             with client.get(variant) as response:
                 assert response.status_code < 500, variant
                 _check(response, variant, markers)
-    for filters in ("language=es", "language=fr", "type=agreement", "party=ZA", "region=africa", "taxon=Psittacidae"):
+    for filters in (
+        "language=es",
+        "language=fr",
+        "type=agreement",
+        "party=ZA",
+        "region=africa",
+        "taxon=Psittacidae",
+    ):
         with client.get(f"/records?{filters}") as response:
             _check(response, filters, markers)
 

@@ -38,27 +38,36 @@ def test_users_create_with_password_from_stdin(app, runner, client):
 
 
 def test_party_user_needs_an_existing_party(app, runner):
-    result = runner.invoke(args=["users", "create", "p@test.example", "--role", "party", "--password-stdin"],
-                           input="a long enough password\n")
+    result = runner.invoke(
+        args=["users", "create", "p@test.example", "--role", "party", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert result.exit_code != 0 and "--party" in result.output
-    result = runner.invoke(args=["users", "create", "p@test.example", "--role", "party", "--party", "QQ",
-                                 "--password-stdin"], input="a long enough password\n")
+    result = runner.invoke(
+        args=["users", "create", "p@test.example", "--role", "party", "--party", "QQ", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert result.exit_code != 0 and "QQ is not a CITES Party" in result.output
-    result = runner.invoke(args=["users", "create", "p@test.example", "--role", "party", "--party", "fr",
-                                 "--password-stdin"], input="a long enough password\n")
+    result = runner.invoke(
+        args=["users", "create", "p@test.example", "--role", "party", "--party", "fr", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         assert session.scalar(select(User.party_iso).where(User.email == "p@test.example")) == "FR"
 
 
 def test_users_create_rejects_bad_input_clearly(runner):
-    result = runner.invoke(args=["users", "create", "not-an-email", "--role", "reader", "--password-stdin"],
-                           input="short\n")
+    result = runner.invoke(
+        args=["users", "create", "not-an-email", "--role", "reader", "--password-stdin"], input="short\n"
+    )
     assert result.exit_code != 0
     assert "email: Enter a valid e-mail address." in result.output
     assert "password: Use at least 12 characters." in result.output
-    bad_role = runner.invoke(args=["users", "create", "x@test.example", "--role", "admin", "--password-stdin"],
-                             input="a long enough password\n")
+    bad_role = runner.invoke(
+        args=["users", "create", "x@test.example", "--role", "admin", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert bad_role.exit_code != 0 and "admin" in bad_role.output
 
 

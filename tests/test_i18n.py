@@ -22,9 +22,25 @@ def _catalog(language: str):
 def test_catalogs_are_up_to_date_with_the_code(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "lazy_gettext",
-         "-k", "_l", "--no-location", "-o", str(pot), "."],
-        check=True, capture_output=True, cwd=TRANSLATIONS.parent.parent,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "lazy_gettext",
+            "-k",
+            "_l",
+            "--no-location",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=TRANSLATIONS.parent.parent,
     )
     with pot.open("rb") as handle:
         wanted = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(handle) if m.id}

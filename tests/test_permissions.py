@@ -66,7 +66,12 @@ def matrix(app):
                 status=status,
                 confidentiality={"level": tier},
                 files=[
-                    {"path": f"files/{status}-{tier}-{ft}.pdf", "language": "en", "tier": ft, "text": "matrix"}
+                    {
+                        "path": f"files/{status}-{tier}-{ft}.pdf",
+                        "language": "en",
+                        "tier": ft,
+                        "text": "matrix",
+                    }
                     for ft in TIERS
                 ],
             )
@@ -132,7 +137,8 @@ def test_policy_and_sql_agree_with_the_table(app, matrix):
 def test_pages_agree_with_the_table(app, matrix):
     with app.app_context():
         cells = [
-            (r.id, r.status, r.tier, [(f.id, f.tier) for f in r.files]) for r in session.scalars(select(Record))
+            (r.id, r.status, r.tier, [(f.id, f.tier) for f in r.files])
+            for r in session.scalars(select(Record))
         ]
     mismatches = []
     for role in ROLES:
@@ -145,7 +151,7 @@ def test_pages_agree_with_the_table(app, matrix):
             got = client.get(f"/records/{record_id}").status_code
             if got != (200 if wanted else 404):
                 mismatches.append(("page", role, status, tier, got))
-            if (f"/records/{record_id}\"" in browse) != wanted:
+            if (f'/records/{record_id}"' in browse) != wanted:
                 mismatches.append(("browse", role, status, tier))
             for file_id, file_tier in files:
                 want_file = expect_download(role, status, tier, file_tier)

@@ -100,4 +100,6 @@ def test_seed_prints_working_demo_accounts_with_fresh_passwords(app, runner, see
     assert login(other, email, password).status_code == 400
     assert login(other, email, new_passwords[email]).status_code == 302
     with app.app_context():
-        assert session.scalar(select(func.count()).select_from(Record)) == len(seed.read_json("demo.json")["records"])
+        assert session.scalar(select(func.count()).select_from(Record)) == len(
+            seed.read_json("demo.json")["records"]
+        )

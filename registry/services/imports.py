@@ -120,7 +120,7 @@ def _check(viewer: Viewer, payload: Any, base_dir: Path) -> tuple[list[dict[str,
             else:
                 entry["resolved"] = resolved
         cleaned.append(data)
-    for index, data in enumerate(cleaned, start=1):
+    for data in cleaned:
         for member in data["details"].get("members", []):
             if refs.get(member) == "rescue_centre":
                 continue
@@ -163,7 +163,9 @@ def _build(data: dict[str, Any], taxa: dict[str, Taxon], parties: dict[str, Part
     return record
 
 
-def import_records(viewer: Viewer, payload: Any, base_dir: Path, files_dir: Path, max_size: int) -> ImportReport:
+def import_records(
+    viewer: Viewer, payload: Any, base_dir: Path, files_dir: Path, max_size: int
+) -> ImportReport:
     """Create every record of ``payload`` (the JSON shape), or none.
 
     Raises Invalid with ``messages["problems"]`` listing every problem when anything is wrong;
@@ -222,15 +224,26 @@ def load_reference(parties: list[dict[str, Any]], taxa: list[dict[str, Any]]) ->
     for item in parties:
         party = existing_parties.get(item["iso"]) or Party(iso=item["iso"])
         party.region, party.name_en, party.name_fr, party.name_es = (
-            item["region"], item["name_en"], item["name_fr"], item["name_es"],
+            item["region"],
+            item["name_en"],
+            item["name_fr"],
+            item["name_es"],
         )
         session.add(party)
     existing_taxa = {t.name: t for t in session.scalars(select(Taxon))}
     for item in taxa:
         taxon = existing_taxa.get(item["name"]) or Taxon(name=item["name"])
         taxon.rank, taxon.genus, taxon.family = item["rank"], item.get("genus"), item.get("family")
-        taxon.order_name, taxon.class_name, taxon.appendix = item.get("order"), item.get("class"), item.get("appendix")
-        taxon.common_en, taxon.common_fr, taxon.common_es = item["common_en"], item["common_fr"], item["common_es"]
+        taxon.order_name, taxon.class_name, taxon.appendix = (
+            item.get("order"),
+            item.get("class"),
+            item.get("appendix"),
+        )
+        taxon.common_en, taxon.common_fr, taxon.common_es = (
+            item["common_en"],
+            item["common_fr"],
+            item["common_es"],
+        )
         session.add(taxon)
     session.flush()
     return len(parties), len(taxa)

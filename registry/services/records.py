@@ -69,7 +69,9 @@ def _visible_language(viewer: Viewer | None, language: str) -> Any:
     file_in_language = exists().where(
         File.record_id == Record.id, File.language == language, policy.visible_files_clause(viewer)
     )
-    translation = exists().where(RecordTranslation.record_id == Record.id, RecordTranslation.language == language)
+    translation = exists().where(
+        RecordTranslation.record_id == Record.id, RecordTranslation.language == language
+    )
     return or_(
         Record.language == language,
         file_in_language,
@@ -107,9 +109,7 @@ def _filtered(viewer: Viewer | None, filters: RecordFilters) -> Select[Any]:
     return stmt
 
 
-def list_records(
-    viewer: Viewer | None, filters: RecordFilters, page: int = 1, per_page: int = 20
-) -> Page:
+def list_records(viewer: Viewer | None, filters: RecordFilters, page: int = 1, per_page: int = 20) -> Page:
     """A page of the records ``viewer`` may see that match ``filters``, newest first."""
     stmt = _filtered(viewer, filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
@@ -123,7 +123,7 @@ def list_records(
 
 
 def facet_counts(viewer: Viewer | None, filters: RecordFilters) -> dict[str, dict[str, int]]:
-    """How many visible records match ``filters`` for each type, region and year (counts only what ``viewer`` sees)."""
+    """How many records that ``viewer`` may see match ``filters``, by type, region, year and Party."""
     base = _filtered(viewer, filters).subquery()
     counts: dict[str, dict[str, int]] = {}
     for name in ("type", "region", "year", "party_iso"):
