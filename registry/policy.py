@@ -17,6 +17,7 @@ tier gives nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -189,18 +190,28 @@ def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
     return False
 
 
-def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
-    """The rule of ``can(viewer, "view", record)`` as a SQL condition on ``Record``."""
+def _clause(
+    viewer: Viewer | None, open_at: Callable[[tuple[str, ...]], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """The shape every SQL form of the rule shares: the Secretariat sees all, a Party all of its own,
+    everyone else what ``open_at(tiers readable by the viewer)`` allows, and no tier means nothing."""
     role = _role(viewer)
     if role == "secretariat":
         return true()
     tiers = allowed_tiers(tier_of(viewer))
-    if not tiers:
-        return false()
-    condition = and_(Record.status == "published", Record.tier.in_(tiers))
+    condition = open_at(tiers) if tiers else false()
     if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
         condition = or_(condition, Record.party_iso == viewer.party_iso)  # type: ignore[union-attr]
     return condition
+
+
+def _published_in(tiers: tuple[str, ...]) -> ColumnElement[bool]:
+    return and_(Record.status == "published", Record.tier.in_(tiers))
+
+
+def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
+    """The rule of ``can(viewer, "view", record)`` as a SQL condition on ``Record``."""
+    return _clause(viewer, _published_in)
 
 
 def visible(select: Select[Any], viewer: Viewer | None) -> Select[Any]:
@@ -214,35 +225,17 @@ def published_at(select: Select[Any], tier: str | None) -> Select[Any]:
     This is what a tier's search index and a tier's export hold: never a Party's drafts.
     """
     tiers = allowed_tiers(tier)
-    if not tiers:
-        return select.where(false())
-    return select.where(Record.status == "published", Record.tier.in_(tiers))
+    return select.where(_published_in(tiers) if tiers else false())
 
 
 def visible_files_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     """The rule of ``can(viewer, "download", file)`` as a SQL condition on ``File`` joined to ``Record``."""
-    role = _role(viewer)
-    if role == "secretariat":
-        return true()
-    tiers = allowed_tiers(tier_of(viewer))
-    if not tiers:
-        return false()
-    open_file = and_(Record.status == "published", Record.tier.in_(tiers), File.tier.in_(tiers))
-    if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
-        return or_(open_file, Record.party_iso == viewer.party_iso)  # type: ignore[union-attr]
-    return open_file
+    return _clause(viewer, lambda tiers: and_(_published_in(tiers), File.tier.in_(tiers)))
 
 
 def visible_translations_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     """Whether a visible record's translations are visible: they inherit the strictest tier it ever had."""
-    role = _role(viewer)
-    if role == "secretariat":
-        return true()
-    tiers = allowed_tiers(tier_of(viewer))
-    condition = Record.peak_tier.in_(tiers) if tiers else false()
-    if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
-        condition = or_(condition, Record.party_iso == viewer.party_iso)  # type: ignore[union-attr]
-    return condition
+    return _clause(viewer, lambda tiers: Record.peak_tier.in_(tiers))
 
 
 @dataclass(frozen=True)
