@@ -25,6 +25,16 @@ def new_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(12))
 
 
+def looks_like_id(value: object, prefix: str) -> bool:
+    """Whether ``value`` has the shape of an id made by ``new_id(prefix)`` (checked before any query)."""
+    return (
+        isinstance(value, str)
+        and len(value) == 13
+        and value.startswith(prefix)
+        and all(c in _ALPHABET for c in value[1:])
+    )
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 

@@ -12,7 +12,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from .. import policy
 from ..db import session
 from ..errors import NotFound
-from ..models import File, Party, Record, RecordTranslation, Taxon, record_taxa
+from ..models import File, Party, Record, RecordTranslation, Taxon, looks_like_id, record_taxa
 from ..policy import Projection, Viewer
 
 
@@ -47,7 +47,7 @@ class Page:
 
 
 def _load(viewer: Viewer | None, record_id: str) -> Record:
-    record = session.get(Record, record_id) if isinstance(record_id, str) and len(record_id) <= 16 else None
+    record = session.get(Record, record_id) if looks_like_id(record_id, "r") else None
     if record is None or not policy.can(viewer, "view", record):
         raise NotFound(record_id)
     return record
@@ -151,7 +151,7 @@ def home_summary(viewer: Viewer | None, latest: int = 6) -> dict[str, Any]:
 
 def get_file(viewer: Viewer | None, file_id: str, files_dir: Path) -> tuple[File, Path]:
     """The file ``file_id`` and its path, if ``viewer`` may download it. Raises NotFound otherwise."""
-    file = session.get(File, file_id) if isinstance(file_id, str) and len(file_id) <= 16 else None
+    file = session.get(File, file_id) if looks_like_id(file_id, "f") else None
     if file is None or not policy.can(viewer, "download", file):
         raise NotFound(file_id)
     path = files_dir / file.stored_name
@@ -167,7 +167,8 @@ def list_parties() -> list[Party]:
 
 def get_party(iso: str) -> Party:
     """The Party with ISO code ``iso``. Raises NotFound."""
-    party = session.get(Party, iso.upper()) if isinstance(iso, str) and len(iso) == 2 else None
+    valid = isinstance(iso, str) and len(iso) == 2 and iso.isascii() and iso.isalpha()
+    party = session.get(Party, iso.upper()) if valid else None
     if party is None:
         raise NotFound(iso)
     return party
