@@ -25,6 +25,7 @@ translations: $(VENV)/.installed
 run: install
 	FLASK_DEBUG=0 REGISTRY_ENV=development $(FLASK) init-db
 	REGISTRY_ENV=development $(FLASK) seed
+	REGISTRY_ENV=development $(FLASK) reindex
 	REGISTRY_ENV=development $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: install

@@ -17,10 +17,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
     app.config.update(load_config(test_config))
 
-    from . import auth, cli, db, errors, i18n, security, templating
+    from . import auth, cli, db, errors, i18n, search, security, templating
     from .views import public
 
     db.init_app(app)
+    search.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     security.init_app(app)

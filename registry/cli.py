@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import migrate, policy
+from . import migrate, policy, search
 from .db import commit, rollback, session
 from .errors import Forbidden, Invalid
 from .models import Record, User
@@ -194,8 +194,40 @@ def export_command(path: Path, tier: str) -> None:
     click.echo(f"Exported {count} record(s) at tier {tier} to {path}.")
 
 
+@click.command("reindex")
+@with_appcontext
+def reindex_command() -> None:
+    """Build every tier's search index from the database beside the old one, then swap it in."""
+    counts = search.indexes().rebuild(session)
+    click.echo("Indexed: " + ", ".join(f"{tier} {n}" for tier, n in counts.items()) + ".")
+
+
+@click.command("index-status")
+@with_appcontext
+def index_status_command() -> None:
+    """List records missing from an index, entries without a record and stale entries; exit 1 if any."""
+    search.indexes().catch_up(session)
+    report = search.indexes().status(session)
+    problems = 0
+    for tier, found in report.items():
+        for kind, ids in found.items():
+            problems += len(ids)
+            if ids:
+                click.echo(f"{tier}: {len(ids)} {kind}: {' '.join(ids[:20])}{' …' if len(ids) > 20 else ''}")
+    if problems:
+        raise SystemExit(1)
+    click.echo("All indexes match the database.")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (init_db, seed_command, import_command, export_command):
+    for command in (
+        init_db,
+        seed_command,
+        import_command,
+        export_command,
+        reindex_command,
+        index_status_command,
+    ):
         app.cli.add_command(command)
     app.cli.add_command(users)

@@ -418,5 +418,24 @@ class File(Base):
     original_name: Mapped[str] = mapped_column(String(255))
     stored_name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow, server_default=func.now())
+    # Text extracted once at upload (in a sandboxed subprocess), so rebuilding the indexes never re-extracts.
+    text: Mapped[str | None] = mapped_column(Text, deferred=True)
+    # Why extraction failed, shown to the Secretariat; None when it succeeded or has not run.
+    text_error: Mapped[str | None] = mapped_column(Text)
 
     record: Mapped[Record] = relationship(back_populates="files")
+
+
+class IndexJob(Base):
+    """The outbox: a change to what some tier sees of a record, written in the same transaction as the change.
+
+    Every node applies jobs in id order to its own search indexes and remembers the last one applied.
+    """
+
+    __tablename__ = "index_jobs"
+    # Ids must never be reused (SQLite would reuse the highest after a delete without AUTOINCREMENT).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)

@@ -6,7 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from registry.vocab import LANGUAGES, RECORD_TYPES, REGIONS
 
-from .fields import Choice, Line
+from .fields import Choice, Line, Text
 
 
 class BrowseArgs(Schema):
@@ -22,3 +22,11 @@ class BrowseArgs(Schema):
     taxon = Line(load_default=None, max_length=200)
     year = fields.Integer(load_default=None, validate=validate.Range(1950, 2100))
     page = fields.Integer(load_default=1, validate=validate.Range(1, 10000))
+
+
+class SearchArgs(BrowseArgs):
+    """The search page: free text, the browse filters, a sort order."""
+
+    q = Text(load_default="", max_length=500, multiline=False)
+    sort = Choice(("relevance", "date"), load_default="relevance")
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 500))

@@ -22,6 +22,7 @@ POLICY_CHECKED = {
     "public.download": lambda ids: f"/files/{ids['file']}",
     "public.parties": lambda ids: "/parties",
     "public.party": lambda ids: "/parties/ZA",
+    "public.search_page": lambda ids: "/search?q=parrot",
 }
 POLICY_FUNCTIONS = ("can", "visible", "visible_clause", "published_at", "project", "tier_of", "tier_for")
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from schemas import load_record
 
-from .. import policy, storage
+from .. import policy, search, storage
 from ..db import session
 from ..errors import Forbidden, Invalid
 from ..models import MODEL_FOR_TYPE, File, Party, Record, RecordTranslation, RescueCentre, Taxon
@@ -210,6 +210,7 @@ def import_records(
             for member in data["details"].get("members", []):
                 record.members.append(by_ref.get(member) or session.get(Record, member))  # type: ignore[attr-defined]
             report.created.append(record.id)
+            search.enqueue(record.id)
         session.flush()
     except Exception:
         for name in stored:

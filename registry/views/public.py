@@ -7,12 +7,13 @@ from pathlib import Path
 from flask import Blueprint, current_app, render_template, request, send_file
 from marshmallow import ValidationError
 
-from schemas.query import BrowseArgs
+from schemas.query import BrowseArgs, SearchArgs
 
 from .. import policy
 from ..auth import current_viewer
 from ..services import records
 from ..services.records import RecordFilters
+from ..services.search import SearchParams, run_search
 
 bp = Blueprint("public", __name__)
 
@@ -49,6 +50,24 @@ def browse():  # type: ignore[no-untyped-def]
             taxa=records.list_taxa(),
             parties=records.list_parties(),
         ),
+        400 if errors else 200,
+    )
+
+
+@bp.route("/search")
+def search_page():  # type: ignore[no-untyped-def]
+    """Full-text search in the index of the viewer's tier, with facets; bad parameters are named."""
+    args = {k: v for k, v in request.args.items() if v != ""}
+    errors: dict[str, list[str]] = {}
+    try:
+        parsed = SearchArgs().load(args)
+    except ValidationError as exc:
+        errors = exc.messages  # type: ignore[assignment]
+        parsed = SearchArgs().load({k: v for k, v in args.items() if k not in errors})
+    params = SearchParams(**parsed, per_page=current_app.config["PER_PAGE"])
+    results = run_search(current_viewer(), params)
+    return (
+        render_template("public/search.html", params=params, results=results, errors=errors),
         400 if errors else 200,
     )
 

@@ -1,0 +1,126 @@
+"""Text analysis shared by indexing, queries and snippets: NFC, accent folding, light multilingual stemming.
+
+One analyzer serves English, French and Spanish: a query costs the same whatever the language,
+and a French query still finds Spanish material with the same word. The stemmer only strips
+plurals and the commonest inflections, which is what a searcher expects ("tortues" finds
+"tortue", "decomisos" finds "decomiso", "protege" finds "protégé", "rescue centres" finds
+"rescue centre"); a full Snowball stemmer per language would need one field per language and
+triple the cost of every query.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+
+from whoosh.analysis import Filter, RegexTokenizer, Token
+
+WORD = re.compile(r"\w+", re.UNICODE)
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})
+
+# Words too common in the three languages to help a search.
+STOPWORDS = frozenset(
+    """a an and are as at be by for from in is it of on or the this to with
+    au aux ce ces d dans de des du en et l la le les par pour qu que sur un une
+    al con del e el las lo los o para por se su sus un una y""".split()
+)
+
+
+def nfc(text: str) -> str:
+    """The text in Unicode NFC, so a decomposed "protégé" is the same as a composed one."""
+    return unicodedata.normalize("NFC", text)
+
+
+def fold(word: str) -> str:
+    """Lower-case ``word`` and strip its accents: "Protégé" -> "protege", "Œuvre" -> "oeuvre"."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold().translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def stem(word: str) -> str:
+    """Strip plurals and simple inflections of English, French and Spanish from a folded word."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    if word.endswith("eaux"):
+        word = word[:-1]
+    elif word.endswith("aux") and len(word) > 4:
+        word = word[:-3] + "al"
+    elif word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "i"
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("ing") and len(word) >= 7:
+        word = word[:-3]
+    elif word.endswith("ed") and len(word) >= 6:
+        word = word[:-2]
+    for _ in range(2):
+        if word.endswith("e") and len(word) > 4:
+            word = word[:-1]
+    if word.endswith("y") and len(word) > 4:
+        word = word[:-1] + "i"
+    elif word.endswith(("o", "a")) and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
+def terms(text: str, *, stemmed: bool = True) -> list[str]:
+    """The index terms of ``text``, in order, without stop words."""
+    words = (fold(w) for w in WORD.findall(nfc(text)))
+    return [stem(w) if stemmed else w for w in words if w not in STOPWORDS]
+
+
+class _NfcTokenizer(RegexTokenizer):
+    """Whoosh's word tokenizer on NFC text (a decomposed accent must not split a word)."""
+
+    def __call__(self, value: str, **kwargs: object) -> Iterator[Token]:  # type: ignore[override]
+        return super().__call__(nfc(value), **kwargs)
+
+
+class _FoldFilter(Filter):
+    """Fold case and accents, drop stop words, and (optionally) stem."""
+
+    def __init__(self, stemmed: bool) -> None:
+        self.stemmed = stemmed
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for token in tokens:
+            word = fold(token.text)
+            if word in STOPWORDS:
+                continue
+            token.text = stem(word) if self.stemmed else word
+            yield token
+
+
+class _PairFilter(Filter):
+    """Turn a stream of terms into the pairs of neighbours ("rescu centr"), so phrases are single terms."""
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        previous: str | None = None
+        for token in tokens:
+            current = token.text
+            if previous is not None:
+                token.text = f"{previous} {current}"
+                yield token
+            previous = current
+
+
+def text_analyzer():  # type: ignore[no-untyped-def]
+    """The analyzer of the searchable text fields."""
+    return _NfcTokenizer(r"\w+") | _FoldFilter(stemmed=True)
+
+
+def pair_analyzer():  # type: ignore[no-untyped-def]
+    """The analyzer of the phrase field: pairs of consecutive terms."""
+    return _NfcTokenizer(r"\w+") | _FoldFilter(stemmed=True) | _PairFilter()
+
+
+def word_analyzer():  # type: ignore[no-untyped-def]
+    """The analyzer of the spelling field: folded words, not stemmed (suggestions must be real words)."""
+    return _NfcTokenizer(r"\w+") | _FoldFilter(stemmed=False)
+
+
+def pairs(text: str) -> list[str]:
+    """The phrase terms of ``text``: pairs of consecutive stemmed terms."""
+    words = terms(text)
+    return [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]

@@ -1,0 +1,272 @@
+"""One Whoosh index per tier, derived from the database through the outbox.
+
+Layout under ``INDEX_DIR``: ``<tier>.current`` names the live directory of each tier
+(``<tier>-<stamp>/``), which holds the Whoosh files and ``outbox.json``: the id of the last
+outbox job applied, plus ids that were missing when it was applied (a transaction that had
+taken an id but not yet committed), checked again next time.
+
+Applying a job re-derives the record's document from the current database state, so applying
+one twice is harmless: after a crash the index simply catches up again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload, undefer
+from whoosh import index as whoosh_index
+from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.index import LockError
+from whoosh.searching import Searcher
+
+from ..models import File, IndexJob, Record
+from ..vocab import TIERS
+from .analysis import pair_analyzer, text_analyzer, word_analyzer
+from .documents import document_for
+
+# A job id still missing after this long belongs to a transaction that rolled back.
+GAP_PATIENCE_S = 120.0
+WRITER_TIMEOUT_S = 2.0
+
+
+def make_schema() -> Schema:
+    """Title (boosted), one catch-all body, word pairs for phrases, words for suggestions; facets stored."""
+    return Schema(
+        id=ID(stored=True, unique=True),
+        title=TEXT(analyzer=text_analyzer(), phrase=False, field_boost=2.0),
+        body=TEXT(analyzer=text_analyzer(), phrase=False),
+        pairs=TEXT(analyzer=pair_analyzer(), phrase=False),
+        words=TEXT(analyzer=word_analyzer(), phrase=False, spelling=True),
+        facets=STORED(),
+        sort=STORED(),
+        digest=STORED(),
+    )
+
+
+@dataclass
+class Meta:
+    """How far a tier's index has applied the outbox."""
+
+    through: int = 0
+    gaps: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: Path) -> Meta:
+        """The meta of the index in ``folder`` (nothing applied if absent)."""
+        try:
+            data = json.loads((folder / "outbox.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return cls()
+        return cls(through=int(data["through"]), gaps={str(k): float(v) for k, v in data["gaps"].items()})
+
+    def write(self, folder: Path) -> None:
+        """Write atomically, after the index commit it describes."""
+        temporary = folder / f".outbox-{secrets.token_hex(4)}.json"
+        temporary.write_text(json.dumps({"through": self.through, "gaps": self.gaps}))
+        os.replace(temporary, folder / "outbox.json")
+
+
+def _load_records(session: Session, ids: list[str] | None) -> list[Record]:
+    stmt = select(Record).options(selectinload(Record.files).options(undefer(File.text)))
+    if ids is not None:
+        stmt = stmt.where(Record.id.in_(ids))
+    return list(session.scalars(stmt))
+
+
+class TierIndexes:
+    """The indexes of one ``INDEX_DIR``: opening, searching, catching up, rebuilding, checking."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[str, Any]] = {}
+        self._searchers: dict[str, Searcher] = {}
+        # Facets and sort keys per immutable segment, filled by the search service.
+        self.columns: dict[str, list[tuple[Any, str, str]]] = {}
+
+    # Where each tier lives ---------------------------------------------------------------
+
+    def _pointer(self, tier: str) -> Path:
+        return self.root / f"{tier}.current"
+
+    def folder(self, tier: str) -> Path | None:
+        """The live directory of ``tier``, or None when it has never been built."""
+        try:
+            name = self._pointer(tier).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return self.root / name
+
+    def _new_folder(self, tier: str) -> Path:
+        folder = self.root / f"{tier}-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+        folder.mkdir(parents=True)
+        whoosh_index.create_in(str(folder), make_schema())
+        return folder
+
+    def _swap(self, tier: str, folder: Path) -> None:
+        temporary = self.root / f".{tier}.{secrets.token_hex(4)}"
+        temporary.write_text(folder.name)
+        old = self.folder(tier)
+        os.replace(temporary, self._pointer(tier))
+        if old is not None and old != folder:
+            # Searchers still open on the old files keep working: POSIX keeps unlinked files readable.
+            shutil.rmtree(old, ignore_errors=True)
+
+    def index(self, tier: str) -> Any:
+        """The live Whoosh index of ``tier`` (reopened when ``reindex`` swapped in a new one)."""
+        folder = self.folder(tier)
+        if folder is None:
+            raise FileNotFoundError(f"no index for tier {tier}: run `flask --app registry reindex`")
+        with self._lock:
+            cached = self._open.get(tier)
+            if cached is None or cached[0] != folder.name:
+                self._open[tier] = (folder.name, whoosh_index.open_dir(str(folder)))
+                stale = self._searchers.pop(tier, None)
+                if stale is not None:
+                    stale.close()
+            return self._open[tier][1]
+
+    def searcher(self, tier: str) -> Searcher:
+        """This process's searcher of ``tier``, reopened (never ``refresh()``ed) when the index changed."""
+        ix = self.index(tier)
+        with self._lock:
+            current = self._searchers.get(tier)
+            if current is None or not current.up_to_date():
+                # Searcher.refresh() can keep deleted documents visible; a new searcher cannot.
+                if current is not None:
+                    current.close()
+                current = ix.searcher()
+                self._searchers[tier] = current
+            return current
+
+    def close(self) -> None:
+        """Close every searcher this object opened."""
+        with self._lock:
+            for searcher in self._searchers.values():
+                searcher.close()
+            self._searchers.clear()
+            self._open.clear()
+
+    # Keeping up with the outbox -----------------------------------------------------------
+
+    def behind(self, session: Session) -> bool:
+        """Whether some tier has outbox jobs left to apply (one indexed query)."""
+        head = session.scalar(select(func.max(IndexJob.id))) or 0
+        for tier in TIERS:
+            folder = self.folder(tier)
+            if folder is None:
+                return True
+            meta = Meta.read(folder)
+            if meta.through < head or meta.gaps:
+                return True
+        return False
+
+    def catch_up(self, session: Session, writer_timeout: float = WRITER_TIMEOUT_S) -> bool:
+        """Apply the outbox jobs each tier has not applied yet. False if another process holds a writer."""
+        if any(self.folder(tier) is None for tier in TIERS):
+            self.rebuild(session)
+            return True
+        head = session.scalar(select(func.max(IndexJob.id))) or 0
+        metas = {tier: Meta.read(self.folder(tier)) for tier in TIERS}  # type: ignore[arg-type]
+        if all(m.through >= head and not m.gaps for m in metas.values()):
+            return True
+        low = min(m.through for m in metas.values())
+        gap_ids = sorted({int(g) for m in metas.values() for g in m.gaps})
+        rows = session.execute(
+            select(IndexJob.id, IndexJob.record_id).where(
+                or_(IndexJob.id.in_(gap_ids), (IndexJob.id > low) & (IndexJob.id <= head))
+            )
+        ).all()
+        found = {job_id for job_id, _ in rows}
+        records = {r.id: r for r in _load_records(session, sorted({rid for _, rid in rows}))}
+        done = True
+        for tier, meta in metas.items():
+            wanted = [(j, rid) for j, rid in rows if j > meta.through or str(j) in meta.gaps]
+            if not wanted and meta.through >= head and not meta.gaps:
+                continue
+            if not self._apply(tier, wanted, records, writer_timeout):
+                done = False
+                continue
+            now = time.time()
+            gaps = {g: t for g, t in meta.gaps.items() if int(g) not in found and now - t < GAP_PATIENCE_S}
+            for missing in range(meta.through + 1, head + 1):
+                if missing not in found:
+                    gaps.setdefault(str(missing), now)
+            Meta(through=max(meta.through, head), gaps=gaps).write(self.folder(tier))  # type: ignore[arg-type]
+        return done
+
+    def _apply(
+        self, tier: str, jobs: list[tuple[int, str]], records: dict[str, Record], writer_timeout: float
+    ) -> bool:
+        try:
+            writer = self.index(tier).writer(timeout=writer_timeout)
+        except LockError:
+            return False
+        try:
+            for record_id in dict.fromkeys(rid for _, rid in jobs):
+                writer.delete_by_term("id", record_id)
+                record = records.get(record_id)
+                document = document_for(record, tier) if record is not None else None
+                if document is not None:
+                    writer.add_document(**document)
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+        self._forget_dead_segments()
+        return True
+
+    def _forget_dead_segments(self) -> None:
+        """Drop cached columns of segments that merges have removed."""
+        if len(self.columns) > 256:
+            self.columns.clear()
+
+    # Rebuilding and checking ---------------------------------------------------------------
+
+    def rebuild(self, session: Session, tiers: tuple[str, ...] = TIERS) -> dict[str, int]:
+        """Build ``tiers`` from scratch into new directories and swap them in; searches keep working."""
+        head = session.scalar(select(func.max(IndexJob.id))) or 0
+        records = _load_records(session, None)
+        counts = {}
+        for tier in tiers:
+            folder = self._new_folder(tier)
+            writer = whoosh_index.open_dir(str(folder)).writer(limitmb=256)
+            count = 0
+            for record in records:
+                document = document_for(record, tier)
+                if document is not None:
+                    writer.add_document(**document)
+                    count += 1
+            writer.commit()
+            Meta(through=head).write(folder)
+            self._swap(tier, folder)
+            counts[tier] = count
+        return counts
+
+    def status(self, session: Session) -> dict[str, dict[str, list[str]]]:
+        """Per tier: records missing from the index, entries without a record, and stale entries."""
+        records = _load_records(session, None)
+        report: dict[str, dict[str, list[str]]] = {}
+        for tier in TIERS:
+            expected = {}
+            for record in records:
+                document = document_for(record, tier)
+                if document is not None:
+                    expected[record.id] = document["digest"]
+            with self.index(tier).searcher() as searcher:
+                actual = {fields["id"]: fields["digest"] for fields in searcher.all_stored_fields()}
+            report[tier] = {
+                "missing": sorted(set(expected) - set(actual)),
+                "orphaned": sorted(set(actual) - set(expected)),
+                "stale": sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k]),
+            }
+        return report
