@@ -438,4 +438,7 @@ class IndexJob(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     record_id: Mapped[str] = mapped_column(String(16), index=True)
+    # Text left a tier (a tier was raised): rewrite that tier's segments so no trace of it stays in the
+    # index's word list, where suggestions and ranking could still feel it.
+    purge: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from registry import search
 from registry.db import commit, session
 from registry.models import Record
 
@@ -137,6 +138,7 @@ def load_canaries() -> dict[str, str]:
     once = session.scalar(select(Record).where(Record.title == "Once confidential, now public"))
     # It was confidential before: its translation keeps the strictest tier the record ever had.
     once.peak_tier = "confidential"
+    search.enqueue(once.id, purge=True)
     commit()
     probe = session.scalar(select(Record.id).where(Record.title == "Language leak probe"))
     return {"probe": probe}

@@ -133,10 +133,17 @@ def app_factory(request: pytest.FixtureRequest, backend: str, templates: dict[st
 
     yield factory
     for application in made:
-        with application.app_context():
-            from registry.db import get_engine
+        dispose(application)
 
-            get_engine().dispose()
+
+def dispose(application: Flask) -> None:
+    """Close an application's searchers and database connections (call outside its app contexts)."""
+    from registry import search
+    from registry.db import get_engine
+
+    with application.app_context():
+        search.indexes().close()
+        get_engine().dispose()
 
 
 @pytest.fixture

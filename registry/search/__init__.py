@@ -23,9 +23,12 @@ def indexes() -> TierIndexes:
     return current_app.extensions["registry.search"]
 
 
-def enqueue(record_id: str) -> None:
-    """Write an index job for ``record_id`` in the current transaction; apply it once that commits."""
-    session.add(IndexJob(record_id=record_id))
+def enqueue(record_id: str, purge: bool = False) -> None:
+    """Write an index job for ``record_id`` in the current transaction; apply it once that commits.
+
+    ``purge`` when text is leaving a tier (a tier was raised): the index then also forgets its words.
+    """
+    session.add(IndexJob(record_id=record_id, purge=purge))
     pending = session.info.setdefault("index_jobs", set())
     if not pending:
         after_commit(_apply_after_commit)

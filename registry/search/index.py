@@ -82,6 +82,21 @@ def _load_records(session: Session, ids: list[str] | None) -> list[Record]:
     return list(session.scalars(stmt))
 
 
+def _rewrite_segments_with_deletions(writer, segments):  # type: ignore[no-untyped-def]
+    """A Whoosh merge policy that rewrites every segment holding deleted documents, dropping their terms."""
+    from whoosh.reading import SegmentReader
+
+    kept = []
+    for segment in segments:
+        if segment.has_deletions():
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            writer.add_reader(reader)
+            reader.close()
+        else:
+            kept.append(segment)
+    return kept
+
+
 class TierIndexes:
     """The indexes of one ``INDEX_DIR``: opening, searching, catching up, rebuilding, checking."""
 
@@ -182,15 +197,15 @@ class TierIndexes:
         low = min(m.through for m in metas.values())
         gap_ids = sorted({int(g) for m in metas.values() for g in m.gaps})
         rows = session.execute(
-            select(IndexJob.id, IndexJob.record_id).where(
+            select(IndexJob.id, IndexJob.record_id, IndexJob.purge).where(
                 or_(IndexJob.id.in_(gap_ids), (IndexJob.id > low) & (IndexJob.id <= head))
             )
         ).all()
-        found = {job_id for job_id, _ in rows}
-        records = {r.id: r for r in _load_records(session, sorted({rid for _, rid in rows}))}
+        found = {job_id for job_id, _, _ in rows}
+        records = {r.id: r for r in _load_records(session, sorted({rid for _, rid, _ in rows}))}
         done = True
         for tier, meta in metas.items():
-            wanted = [(j, rid) for j, rid in rows if j > meta.through or str(j) in meta.gaps]
+            wanted = [(j, rid, purge) for j, rid, purge in rows if j > meta.through or str(j) in meta.gaps]
             if not wanted and meta.through >= head and not meta.gaps:
                 continue
             if not self._apply(tier, wanted, records, writer_timeout):
@@ -205,20 +220,22 @@ class TierIndexes:
         return done
 
     def _apply(
-        self, tier: str, jobs: list[tuple[int, str]], records: dict[str, Record], writer_timeout: float
+        self, tier: str, jobs: list[tuple[int, str, bool]], records: dict[str, Record], writer_timeout: float
     ) -> bool:
         try:
             writer = self.index(tier).writer(timeout=writer_timeout)
         except LockError:
             return False
+        purge = False
         try:
-            for record_id in dict.fromkeys(rid for _, rid in jobs):
-                writer.delete_by_term("id", record_id)
+            for record_id in dict.fromkeys(rid for _, rid, _ in jobs):
+                removed = writer.delete_by_term("id", record_id)
                 record = records.get(record_id)
                 document = document_for(record, tier) if record is not None else None
                 if document is not None:
                     writer.add_document(**document)
-            writer.commit()
+                purge = purge or bool(removed and any(p for _, rid, p in jobs if rid == record_id))
+            writer.commit(mergetype=_rewrite_segments_with_deletions if purge else None)
         except BaseException:
             writer.cancel()
             raise

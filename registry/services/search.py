@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.query import Term
 
 from .. import policy, search
 from ..db import session
@@ -226,7 +227,12 @@ def _suggest(searcher, text: str, words: list[str]) -> str | None:  # type: igno
     for word in dict.fromkeys(words):
         folded = fold(word)
         if reader.frequency("words", folded) == 0:
-            options = corrector.suggest(folded, limit=1, maxdist=2, prefix=1)
+            # The word list can still hold words of deleted documents: offer only words a live document has.
+            options = [
+                option
+                for option in corrector.suggest(folded, limit=5, maxdist=2, prefix=1)
+                if any(True for _ in searcher.docs_for_query(Term("words", option)))
+            ]
             if options:
                 suggestion = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", options[0], suggestion)
     return suggestion if suggestion != text else None

@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table('index_jobs',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('record_id', sa.String(length=16), nullable=False),
+    sa.Column('purge', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sqlite_autoincrement=True,

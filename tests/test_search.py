@@ -1,0 +1,388 @@
+"""Search: multilingual matching, one index per tier that cannot leak, the outbox, rebuilds and crashes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from registry import policy, search
+from registry.db import commit, session
+from registry.models import File, Record
+from registry.search.documents import document_for
+from registry.services import review
+from registry.services.search import SearchParams, run_search
+
+from .canary import CONF, DRAFT, REG, load_canaries
+from .conftest import BACKENDS, dispose, fresh_database, load_reference, login, make_app
+from .factories import PASSWORD, import_payload, make_record, make_user, record_data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ids(app, q, viewer=None, **filters):
+    with app.test_request_context():
+        results = run_search(viewer, SearchParams(q=q, per_page=500, **filters))
+        return [hit.record.id for hit in results.hits], results
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def searchable(request, templates, tmp_path_factory):
+    """A registry with the demo data and the canaries, searched read-only by several tests."""
+    import seed
+
+    folder = tmp_path_factory.mktemp("search")
+    app = make_app(fresh_database(request, request.param, templates, folder), folder / "home")
+    with app.app_context():
+        load_reference()
+        commit()
+        import_payload(seed.read_json("demo.json")["records"])
+        load_canaries()
+        make_user("reader")
+        make_user("party", "FR")
+        make_user("enforcement")
+    yield app
+    dispose(app)
+
+
+def _user(email):
+    from registry.models import User
+
+    return session.scalar(select(User).where(User.email == email))
+
+
+@pytest.mark.parametrize(
+    ("query", "language", "word"),
+    [
+        ("tortue", "fr", r"tortue"),
+        ("decomiso", "es", r"decomis"),
+        ("décomiso", "es", r"decomis"),
+        ('"rescue centre"', "en", r"rescue[- ]centres?"),
+        ("protege", None, r"prot[ée]g[ée]"),
+        ("prote\u0301ge\u0301", None, r"prot[ée]g[ée]"),
+    ],
+)
+def test_multilingual_matching(searchable, query, language, word):
+    ids, _ = _ids(searchable, query, **({"language": language} if language else {}))
+    assert ids, query
+    with searchable.app_context():
+        records = [session.get(Record, record_id) for record_id in ids]
+        bodies = [_fold(document_for(r, "public")["body"].lower()) for r in records]
+        assert all(re.search(_fold(word), body) for body in bodies), query
+        own_words = [_fold(f"{r.title} {r.summary}".lower()) for r in records]
+        assert any(re.search(_fold(word), text) for text in own_words), query
+
+
+def _fold(text):
+    from registry.search.analysis import fold
+
+    return fold(text)
+
+
+def test_plural_and_phrase(searchable):
+    singular, _ = _ids(searchable, "rescue centre")
+    plural, _ = _ids(searchable, "rescue centres")
+    phrase, _ = _ids(searchable, '"rescue centres"')
+    assert singular and set(singular) == set(plural)
+    assert set(phrase) <= set(singular) and phrase
+
+
+def test_empty_query_lists_everything_visible(searchable):
+    ids, results = _ids(searchable, "")
+    with searchable.app_context():
+        public = set(session.scalars(policy.published_at(select(Record.id), "public")))
+    assert set(ids) == public and results.total == len(public)
+
+
+def test_prefix_needs_three_letters_and_is_capped(searchable):
+    from registry.search import query as query_module
+
+    short, _ = _ids(searchable, "pr*")
+    assert short == []
+    ids, _ = _ids(searchable, "quarant*")
+    assert ids
+    with searchable.app_context():
+        searcher = search.indexes().searcher("public")
+        parsed = query_module.parse("a*", searcher.reader())
+        assert "Every" not in repr(parsed.query)
+        parsed = query_module.parse("p" * 3 + "*", searcher.reader())
+        assert len(list(parsed.query.leaves())) <= query_module.MAX_PREFIX_TERMS
+
+
+@pytest.mark.parametrize("role", ["anonymous", "reader", "party_other"])
+def test_canaries_are_never_found(searchable, role):
+    markers = {"anonymous": (CONF, REG, DRAFT), "reader": (CONF, DRAFT), "party_other": (CONF, DRAFT)}[role]
+    email = {"reader": "reader-x@test.example", "party_other": "party-fr@test.example"}.get(role)
+    client = searchable.test_client()
+    if email:
+        assert login(client, email, PASSWORD).status_code == 302
+    for marker in markers:
+        for q in (marker, marker.lower(), f'"{marker}"', f"{marker[:-1]}*"):
+            page = client.get("/search", query_string={"q": q}).get_data(as_text=True)
+            assert "0 results" in page, (
+                role,
+                q,
+                re.findall(r"class=\"count\">[^<]*|<h3>.*?</h3>", page, re.S)[:4],
+            )
+        for q in (marker[:-1] + "x", f"{marker[:6]}*", f"fee OR {marker}", "contract", "address"):
+            page = client.get("/search", query_string={"q": q}).get_data(as_text=True)
+            assert marker.lower() not in _without_echo(page).lower(), (role, q)
+
+
+def _without_echo(page):
+    """The page without the places that repeat the user's own query (title, links, the search box)."""
+    page = re.sub(r"<title>.*?</title>", "", page, flags=re.S)
+    return re.sub(r'(href|value)="[^"]*"', "", page)
+
+
+def test_facet_counts_do_not_move_when_hidden_records_are_added(app):
+    with app.app_context():
+        make_record(title="Open parrot protocol")
+    _, before = _ids(app, "parrot")
+    with app.app_context():
+        make_record(title="Hidden parrot protocol", confidentiality={"level": "confidential"})
+        make_record(title="Registered parrot protocol", confidentiality={"level": "registered"})
+        make_record(title="Draft parrot protocol", status="draft")
+    _, after = _ids(app, "parrot")
+    assert after.total == before.total == 1
+    assert after.facets == before.facets
+
+
+def test_public_index_never_held_confidential_text(searchable):
+    with searchable.app_context():
+        for tier, markers in (("public", (CONF, REG, DRAFT)), ("registered", (CONF, DRAFT))):
+            with search.indexes().index(tier).searcher() as searcher:
+                reader = searcher.reader()
+                for fieldname in ("title", "body", "pairs", "words"):
+                    for term in reader.lexicon(fieldname):
+                        text = term.decode() if isinstance(term, bytes) else term
+                        for marker in markers:
+                            assert marker.lower() not in text, (tier, fieldname, text)
+                stored = repr(list(reader.all_stored_fields())).lower()
+                for marker in markers:
+                    assert marker.lower() not in stored
+        with search.indexes().index("confidential").searcher() as searcher:
+            assert any(CONF.lower() in t.decode() for t in searcher.reader().lexicon("body"))
+
+
+def test_query_syntax_cannot_widen_visibility(searchable):
+    with searchable.app_context():
+        public = set(session.scalars(policy.published_at(select(Record.id), "public")))
+    for q in (
+        "fee OR tier:confidential",
+        "tier:confidential",
+        "id:*",
+        "* OR *",
+        "status:draft",
+        "title:agreement",
+    ):
+        ids, _ = _ids(searchable, q)
+        assert set(ids) <= public, q
+
+
+def test_suggestion_comes_from_the_viewers_tier_only(searchable):
+    _, results = _ids(searchable, "tortoize")
+    assert results.suggestion and "tortois" in results.suggestion
+    for typo in ("canaryconx", "canaryreq"):
+        _, results = _ids(searchable, typo)
+        assert results.suggestion is None or "canary" not in results.suggestion.lower()
+
+
+def test_snippets_are_escaped_and_short(app):
+    with app.app_context():
+        make_record(title="Markup test", summary="Seized <script>alert(1)</script> parrots " + "word " * 200)
+    client = app.test_client()
+    page = client.get("/search", query_string={"q": "parrots markup"}).get_data(as_text=True)
+    assert "<script>alert(1)" not in page
+    assert "&lt;/script&gt;" in page and "<mark>parrots</mark>" in page
+    snippet = re.search(r'<p class="snippet"[^>]*>(.*?)</p>', page, re.S).group(1)
+    assert len(snippet.split()) < 60
+
+
+def test_reclassification_disappears_in_the_same_request_cycle(app):
+    with app.app_context():
+        record = make_record(
+            title="Pangolin reclassification probe",
+            files=[{"path": "files/p.pdf", "language": "en", "tier": "public", "text": "pangolin"}],
+        )
+        record_id = record.id
+        secretariat = make_user("secretariat")
+    assert _ids(app, "reclassification probe")[0] == [record_id]
+    client = app.test_client()
+    with app.test_request_context():
+        review.raise_tier(_user(secretariat.email), session.get(Record, record_id), "confidential")
+        commit()
+    assert _ids(app, "reclassification probe")[0] == []
+    assert client.get(f"/records/{record_id}").status_code == 404
+    assert "Pangolin reclassification" not in client.get("/search?q=reclassification").get_data(as_text=True)
+
+
+def test_stale_refresh_trap_is_avoided(app):
+    """Whoosh's Searcher.refresh() can keep deleted documents; ours reopens when not up to date."""
+    with app.app_context():
+        record = make_record(title="Tortoise trap probe")
+        secretariat = make_user("secretariat")
+        first = search.indexes().searcher("public")
+        assert first.up_to_date()
+        review.raise_tier(_user(secretariat.email), session.get(Record, record.id), "registered")
+        commit()
+        assert not first.up_to_date()
+        second = search.indexes().searcher("public")
+        assert second is not first and second.up_to_date()
+        assert _ids(app, "trap probe")[0] == []
+
+
+def test_counts_exclude_filtered_documents(app):
+    """With ``terms=True`` and a filter Whoosh counts hidden documents in len(results); our totals do not."""
+    with app.app_context():
+        make_record(title="Counting probe one", type="protocol")
+        make_record(title="Counting probe two", type="sop", details={"agency": "Police"})
+    _, all_results = _ids(app, "counting probe")
+    ids, filtered = _ids(app, "counting probe", type="sop")
+    assert all_results.total == 2 and filtered.total == len(ids) == 1
+    assert filtered.facets["type"] == {"sop": 1}
+
+
+def test_time_limit_flags_partial_results(searchable, monkeypatch):
+    from registry.services import search as search_service
+
+    monkeypatch.setattr(search_service, "TIME_LIMIT_S", -1.0)
+    _, results = _ids(searchable, "parrot")
+    assert results.partial
+    page = searchable.test_client().get("/search?q=parrot").get_data(as_text=True)
+    assert "may be incomplete" in page
+
+
+def test_rebuild_equals_incremental(app, runner):
+    with app.app_context():
+        secretariat = _user(make_user("secretariat").email)
+        records = [make_record(title=f"Scripted change {i}", summary=f"parrot number {i}") for i in range(5)]
+        centre = make_record(
+            type="rescue_centre",
+            title="Scripted centre",
+            confidentiality={"level": "public", "fields": {"address": "public"}},
+            details={"facility_type": "zoo", "operator": "Op", "city": "Town", "address": "1 Open Road"},
+        )
+        review.raise_tier(secretariat, records[0], "confidential")
+        review.raise_tier(secretariat, records[1], "registered")
+        review.raise_tier(secretariat, centre, "registered", field="address")
+        records[3].title = "Scripted change renamed"
+        search.enqueue(records[3].id)
+        records[4].status = "withdrawn"
+        search.enqueue(records[4].id)
+        commit()
+        incremental = _snapshot()
+        search.indexes().rebuild(session)
+        rebuilt = _snapshot()
+    assert incremental == rebuilt
+    result = runner.invoke(args=["index-status"])
+    assert result.exit_code == 0 and "All indexes match" in result.output
+
+
+def _snapshot():
+    out = {}
+    for tier in ("public", "registered", "confidential"):
+        with search.indexes().index(tier).searcher() as searcher:
+            out[tier] = sorted((f["id"], f["digest"]) for f in searcher.all_stored_fields())
+    return out
+
+
+def test_index_status_reports_problems(app, runner):
+    with app.app_context():
+        kept = make_record(title="Status probe kept")
+        gone = make_record(title="Status probe gone")
+        writer = search.indexes().index("public").writer()
+        writer.delete_by_term("id", gone.id)
+        writer.add_document(
+            id="rzzzzzzzzzzzz",
+            title="ghost",
+            body="ghost",
+            pairs="",
+            words="",
+            facets=None,
+            sort="",
+            digest="x",
+        )
+        writer.update_document(
+            id=kept.id, title="stale", body="stale", pairs="", words="", facets=None, sort="", digest="old"
+        )
+        writer.commit()
+    result = runner.invoke(args=["index-status"])
+    assert result.exit_code == 1
+    assert f"public: 1 missing: {gone.id}" in result.output
+    assert "public: 1 orphaned: rzzzzzzzzzzzz" in result.output
+    assert f"public: 1 stale: {kept.id}" in result.output
+    assert runner.invoke(args=["reindex"]).exit_code == 0
+    assert runner.invoke(args=["index-status"]).exit_code == 0
+
+
+def test_another_process_catches_up_from_the_outbox(app, tmp_path):
+    """Two nodes on one database, each with its own indexes: a change made on one is found on the other."""
+    other = make_app(app.config["DATABASE_URL"], tmp_path / "other-node")
+    with other.app_context():
+        assert _ids(other, "outbox probe")[0] == []
+    with app.app_context():
+        record = make_record(title="Outbox probe from node one")
+    assert _ids(other, "outbox probe")[0] == [record.id]
+    dispose(other)
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, sys
+    import whoosh.writing
+    from registry import create_app, search
+    from registry.db import session
+
+    def die(self, *args, **kwargs):
+        os._exit(137)  # killed after writing the segment, before the table of contents
+
+    whoosh.writing.SegmentWriter._commit_toc = die
+    app = create_app({"TESTING": True, "DATABASE_URL": sys.argv[1], "REGISTRY_HOME": sys.argv[2],
+                      "SECRET_KEY": "x"})
+    with app.app_context():
+        search.indexes().catch_up(session)
+    """
+)
+
+
+def test_killed_mid_commit_leaves_a_usable_index(app, runner, tmp_path):
+    with app.app_context():
+        before = make_record(title="Before the crash").id
+    # Another node writes records and their jobs; this node's indexes have not applied them yet.
+    writer_node = make_app(app.config["DATABASE_URL"], tmp_path / "writer-node")
+    with writer_node.app_context():
+        import_payload([record_data(title=f"Crash probe {i}") for i in range(20)])
+    dispose(writer_node)
+    result = subprocess.run(
+        [sys.executable, "-c", CRASH, app.config["DATABASE_URL"], app.config["REGISTRY_HOME"]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 137, result.stderr
+    with app.app_context():
+        # The index opens and answers as it was before the interrupted commit.
+        with search.indexes().index("public").searcher() as searcher:
+            ids = {fields["id"] for fields in searcher.all_stored_fields()}
+        assert ids == {before}
+    status = runner.invoke(args=["index-status"])
+    assert status.exit_code == 0, status.output
+    assert len(_ids(app, "crash probe")[0]) == 20
+
+
+def test_downloads_of_matched_files_go_through_the_policy(searchable):
+    client = searchable.test_client()
+    page = client.get("/search", query_string={"q": "contact"}).get_data(as_text=True)
+    for file_id in re.findall(r"/files/(f\w+)", page):
+        with searchable.app_context():
+            file = session.get(File, file_id)
+            assert policy.can(None, "download", file)
