@@ -386,3 +386,37 @@ def test_downloads_of_matched_files_go_through_the_policy(searchable):
         with searchable.app_context():
             file = session.get(File, file_id)
             assert policy.can(None, "download", file)
+
+
+def test_searches_keep_working_while_reindex_swaps(app, runner):
+    import threading
+
+    with app.app_context():
+        for i in range(10):
+            make_record(title=f"Swap probe {i}")
+    failures: list[BaseException] = []
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def reader():
+        client = app.test_client()
+        while not stop.is_set():
+            try:
+                page = client.get("/search?q=swap+probe").get_data(as_text=True)
+                counts.append(int(re.search(r'class="count">(\d+)', page).group(1)))
+            except BaseException as exc:  # noqa: BLE001 - any failure of the reader fails the test
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(3):
+            assert runner.invoke(args=["reindex"]).exit_code == 0
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert failures == []
+    assert counts and set(counts) == {10}

@@ -104,7 +104,9 @@ class TierIndexes:
         self.root = root
         self._lock = threading.Lock()
         self._open: dict[str, tuple[str, Any]] = {}
-        self._searchers: dict[str, Searcher] = {}
+        # One searcher per tier and thread: a Whoosh searcher's file handles are not shared safely.
+        self._local = threading.local()
+        self._all_searchers: list[Searcher] = []
         # Facets and sort keys per immutable segment, filled by the search service.
         self.columns: dict[str, list[tuple[Any, str, str]]] = {}
 
@@ -145,31 +147,37 @@ class TierIndexes:
             cached = self._open.get(tier)
             if cached is None or cached[0] != folder.name:
                 self._open[tier] = (folder.name, whoosh_index.open_dir(str(folder)))
-                stale = self._searchers.pop(tier, None)
-                if stale is not None:
-                    stale.close()
             return self._open[tier][1]
 
     def searcher(self, tier: str) -> Searcher:
-        """This process's searcher of ``tier``, reopened (never ``refresh()``ed) when the index changed."""
+        """This thread's searcher of ``tier``, reopened (never ``refresh()``ed) when the index changed."""
         ix = self.index(tier)
+        mine: dict[str, tuple[Any, Searcher]] = self._local.__dict__.setdefault("searchers", {})
+        held = mine.get(tier)
+        if held is None or held[0] is not ix or not held[1].up_to_date():
+            # Searcher.refresh() can keep deleted documents visible; a new searcher cannot.
+            if held is not None:
+                self._release(held[1])
+            searcher = ix.searcher()
+            with self._lock:
+                self._all_searchers.append(searcher)
+            mine[tier] = (ix, searcher)
+        return mine[tier][1]
+
+    def _release(self, searcher: Searcher) -> None:
+        searcher.close()
         with self._lock:
-            current = self._searchers.get(tier)
-            if current is None or not current.up_to_date():
-                # Searcher.refresh() can keep deleted documents visible; a new searcher cannot.
-                if current is not None:
-                    current.close()
-                current = ix.searcher()
-                self._searchers[tier] = current
-            return current
+            if searcher in self._all_searchers:
+                self._all_searchers.remove(searcher)
 
     def close(self) -> None:
-        """Close every searcher this object opened."""
+        """Close every searcher this object opened, in every thread."""
         with self._lock:
-            for searcher in self._searchers.values():
+            for searcher in self._all_searchers:
                 searcher.close()
-            self._searchers.clear()
+            self._all_searchers.clear()
             self._open.clear()
+        self._local = threading.local()
 
     # Keeping up with the outbox -----------------------------------------------------------
 
