@@ -63,6 +63,7 @@ ACTIONS = (
     "publish",
     "mark_confidential",
     "manage_users",
+    "see_extraction_errors",
     "export",
 )
 
@@ -182,7 +183,7 @@ def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
         )
     if action in ("review", "publish", "mark_confidential"):
         return role == "secretariat" and isinstance(obj, Record | File)
-    if action == "manage_users":
+    if action in ("manage_users", "see_extraction_errors"):
         return role == "secretariat"
     if action == "export":
         # obj is the tier of the export.
@@ -250,6 +251,7 @@ class FileView:
     sha256: str
     media_type: str
     original_name: str
+    text_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,7 @@ def project(record: Record, tier: str | None) -> Projection:
             sha256=f.sha256,
             media_type=f.media_type,
             original_name=f.original_name,
+            text_error=f.text_error,
         )
         for f in record.files
         if allows(tier, file_tier(f))

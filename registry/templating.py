@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, request, url_for
 from flask_babel import format_decimal
 
+from . import policy
 from .db import session
 from .i18n import current_language
 from .labels import LABELS, VALUE_VOCABULARY, label
@@ -47,6 +48,13 @@ def file_kind(media_type: str) -> str:
     return extension_for(media_type).lstrip(".").upper() or media_type
 
 
+def may(action: str, obj: Any = None) -> bool:
+    """Whether the current viewer may ``action`` ``obj``: the policy's answer, for templates."""
+    from .auth import current_viewer
+
+    return policy.can(current_viewer(), action, obj)
+
+
 def init_app(app: Flask) -> None:
     """Make the helpers available in every template."""
     app.jinja_env.globals.update(
@@ -57,6 +65,7 @@ def init_app(app: Flask) -> None:
         url_with=url_with,
         file_size=file_size,
         file_kind=file_kind,
+        may=may,
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

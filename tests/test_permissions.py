@@ -127,8 +127,9 @@ def test_policy_and_sql_agree_with_the_table(app, matrix):
                 mismatches.append(("can create", role))
             if policy.can(viewer, "create", None) != (role == "secretariat"):
                 mismatches.append(("can create global", role))
-            if policy.can(viewer, "manage_users") != (role == "secretariat"):
-                mismatches.append(("can manage_users", role))
+            for action in ("manage_users", "see_extraction_errors"):
+                if policy.can(viewer, action) != (role == "secretariat"):
+                    mismatches.append((f"can {action}", role))
             if policy.can(viewer, "no-such-action", everything[0]):
                 mismatches.append(("unknown action allowed", role))
     assert mismatches == []

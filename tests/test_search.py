@@ -420,3 +420,59 @@ def test_searches_keep_working_while_reindex_swaps(app, runner):
             thread.join(timeout=30)
     assert failures == []
     assert counts and set(counts) == {10}
+
+
+def test_file_text_is_searchable_within_its_tier(app, tmp_path):
+    with app.app_context():
+        record = make_record(
+            title="Record with documents",
+            files=[
+                {
+                    "path": "files/open.pdf",
+                    "language": "fr",
+                    "tier": "public",
+                    "title": "Fiche publique",
+                    "text": "Procédure pour les tortues léopard saisies à la frontière.",
+                },
+                {
+                    "path": "files/closed.docx",
+                    "language": "en",
+                    "tier": "confidential",
+                    "title": "Contract",
+                    "text": "Annual fee of 12000 for zanzibarite keeping.",
+                },
+            ],
+        )
+        officer = make_user("enforcement").email
+    page = app.test_client().get("/search?q=tortues+léopard").get_data(as_text=True)
+    assert f"/records/{record.id}" in page and "Found in:" in page and "Fiche publique" in page
+    assert _ids(app, "zanzibarite")[0] == []
+    client = app.test_client()
+    login(client, officer, PASSWORD)
+    page = client.get("/search?q=zanzibarite").get_data(as_text=True)
+    assert f"/records/{record.id}" in page and "<mark>zanzibarite</mark>" in page
+
+
+def test_failed_extraction_is_recorded_and_shown_to_the_secretariat(app, tmp_path):
+    import json
+
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a PDF\n")
+    (tmp_path / "in.json").write_text(
+        json.dumps(
+            {"records": [record_data(title="Broken file", files=[{"path": "broken.pdf", "language": "en"}])]}
+        )
+    )
+    result = app.test_cli_runner().invoke(args=["import", str(tmp_path / "in.json")])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        file = session.scalar(select(File))
+        assert file.text is None and file.text_error
+        record_id = file.record_id
+        secretariat = make_user("secretariat").email
+    assert "could not be extracted" not in app.test_client().get(f"/records/{record_id}").get_data(
+        as_text=True
+    )
+    client = app.test_client()
+    login(client, secretariat, PASSWORD)
+    page = client.get(f"/records/{record_id}").get_data(as_text=True)
+    assert "Text could not be extracted for search" in page

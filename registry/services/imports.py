@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from schemas import load_record
 
-from .. import policy, search, storage
+from .. import extract, policy, search, storage
 from ..db import session
 from ..errors import Forbidden, Invalid
 from ..models import MODEL_FOR_TYPE, File, Party, Record, RecordTranslation, RescueCentre, Taxon
@@ -205,6 +205,7 @@ def import_records(
             if data.get("ref"):
                 by_ref[data["ref"]] = record
             built.append((record, data))
+        extract_texts(files_dir, [f for record, _ in built for f in record.files])
         session.flush()
         for record, data in built:
             for member in data["details"].get("members", []):
@@ -217,6 +218,13 @@ def import_records(
             storage.remove(files_dir, name)
         raise
     return report
+
+
+def extract_texts(files_dir: Path, files: list[File]) -> None:
+    """Extract the text of ``files`` once (in a sandboxed subprocess), keeping the reason when it fails."""
+    results = extract.extract_many([(files_dir / f.stored_name, f.media_type) for f in files])
+    for file, result in zip(files, results, strict=True):
+        file.text, file.text_error = result.text, result.error
 
 
 def load_reference(parties: list[dict[str, Any]], taxa: list[dict[str, Any]]) -> tuple[int, int]:
