@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request, url_for
+from flask import Flask, g, request, url_for
 from flask_babel import format_decimal
+from sqlalchemy import select
 
 from . import policy
 from .db import session
@@ -16,10 +17,12 @@ from .storage import extension_for
 
 
 def party_name(iso: str | None) -> str:
-    """The Party's name in the page's language ('' for none)."""
+    """The Party's name in the page's language ('' for none); the Parties are read once per request."""
     if not iso:
         return ""
-    party = session.get(Party, iso)
+    if "parties" not in g:
+        g.parties = {p.iso: p for p in session.scalars(select(Party))}
+    party = g.parties.get(iso)
     return party.name(current_language()) if party else iso
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 from whoosh.analysis import Filter, RegexTokenizer, Token
 
@@ -64,10 +65,19 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=1 << 18)
+def term(word: str, stemmed: bool = True) -> str | None:
+    """The index term of one word (None for a stop word). Cached: a corpus repeats its words endlessly."""
+    folded = fold(word)
+    if folded in STOPWORDS:
+        return None
+    return stem(folded) if stemmed else folded
+
+
 def terms(text: str, *, stemmed: bool = True) -> list[str]:
     """The index terms of ``text``, in order, without stop words."""
-    words = (fold(w) for w in WORD.findall(nfc(text)))
-    return [stem(w) if stemmed else w for w in words if w not in STOPWORDS]
+    found = (term(w, stemmed) for w in WORD.findall(nfc(text)))
+    return [t for t in found if t is not None]
 
 
 class _NfcTokenizer(RegexTokenizer):
@@ -84,12 +94,12 @@ class _FoldFilter(Filter):
         self.stemmed = stemmed
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        stemmed = self.stemmed
         for token in tokens:
-            word = fold(token.text)
-            if word in STOPWORDS:
-                continue
-            token.text = stem(word) if self.stemmed else word
-            yield token
+            analysed = term(token.text, stemmed)
+            if analysed is not None:
+                token.text = analysed
+                yield token
 
 
 class _PairFilter(Filter):

@@ -11,14 +11,15 @@ from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.query import Term
 
 from .. import policy, search
 from ..db import session
-from ..models import Record
+from ..models import File, Record
 from ..policy import Projection, Viewer
-from ..search.analysis import WORD, fold, nfc, stem
+from ..search.analysis import WORD, fold, nfc, term
 from ..search.documents import FACET_NAMES
 from ..search.query import parse
 
@@ -107,19 +108,31 @@ def _matches(facets: Any, filters: dict[str, Any]) -> bool:
     return True
 
 
+def _first_hit(text: str, wanted: set[str]) -> int | None:
+    """The offset of the first word of ``text`` that matches a query term, or None (stops early)."""
+    for match in WORD.finditer(nfc(text)):
+        if term(match.group()) in wanted:
+            return match.start()
+    return None
+
+
 def _snippet(text: str, wanted: set[str]) -> tuple[Markup, int]:
     """A short escaped excerpt of ``text`` around the most query terms, terms in <mark>."""
     text = nfc(text)
-    words = list(WORD.finditer(text))
+    first = _first_hit(text, wanted) if wanted else None
+    if first is not None and first > 400:
+        # Only the neighbourhood of the first hit is read: long documents stay cheap.
+        text = text[first - 200 :]
+    words = list(WORD.finditer(text, 0, 20000))
     if not words:
         return Markup(""), 0
-    hits = [i for i, m in enumerate(words) if stem(fold(m.group())) in wanted]
+    hits = [i for i, m in enumerate(words) if term(m.group()) in wanted]
     start = 0
     if hits:
         best = max(hits, key=lambda i: sum(1 for j in hits if i <= j < i + SNIPPET_WORDS))
         start = max(0, best - 4)
     window = words[start : start + SNIPPET_WORDS]
-    pieces: list[str] = ["… " if start else ""]
+    pieces: list[str] = ["… " if start or first else ""]
     cursor = window[0].start()
     hit_set = set(hits)
     for index, match in enumerate(window, start=start):
@@ -196,9 +209,9 @@ def _hydrate(viewer: Viewer | None, ids: list[str], wanted: set[str]) -> list[Hi
     """Re-read the hits from the database through the policy, in rank order; build snippets."""
     if not ids:
         return []
-    records = {
-        r.id: r for r in session.scalars(policy.visible(select(Record), viewer).where(Record.id.in_(ids)))
-    }
+    stmt = policy.visible(select(Record), viewer).where(Record.id.in_(ids))
+    stmt = stmt.options(selectinload(Record.files).undefer(File.text))
+    records = {r.id: r for r in session.scalars(stmt)}
     hits = []
     for record_id in ids:
         record = records.get(record_id)
@@ -209,12 +222,11 @@ def _hydrate(viewer: Viewer | None, ids: list[str], wanted: set[str]) -> list[Hi
         visible_files = {f.id: f for f in view.files}
         matched = []
         for file in record.files:
-            if file.id in visible_files and wanted and file.text:
-                file_snippet, file_found = _snippet(file.text, wanted)
-                if file_found:
-                    matched.append(visible_files[file.id])
-                    if not found:
-                        snippet, found = file_snippet, file_found
+            readable = file.id in visible_files and wanted and file.text
+            if readable and _first_hit(file.text, wanted) is not None:
+                matched.append(visible_files[file.id])
+                if not found:
+                    snippet, found = _snippet(file.text, wanted)
         hits.append(Hit(record=view, snippet=snippet, matched_files=matched))
     return hits
 
