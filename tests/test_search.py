@@ -159,7 +159,7 @@ def test_public_index_never_held_confidential_text(searchable):
         for tier, markers in (("public", (CONF, REG, DRAFT)), ("registered", (CONF, DRAFT))):
             with search.indexes().index(tier).searcher() as searcher:
                 reader = searcher.reader()
-                for fieldname in ("title", "body", "pairs", "words"):
+                for fieldname in ("body", "pairs", "words"):
                     for term in reader.lexicon(fieldname):
                         text = term.decode() if isinstance(term, bytes) else term
                         for marker in markers:
@@ -301,7 +301,6 @@ def test_index_status_reports_problems(app, runner):
         writer.delete_by_term("id", gone.id)
         writer.add_document(
             id="rzzzzzzzzzzzz",
-            title="ghost",
             body="ghost",
             pairs="",
             words="",
@@ -310,7 +309,7 @@ def test_index_status_reports_problems(app, runner):
             digest="x",
         )
         writer.update_document(
-            id=kept.id, title="stale", body="stale", pairs="", words="", facets=None, sort="", digest="old"
+            id=kept.id, body="stale", pairs="", words="", facets=None, sort="", digest="old"
         )
         writer.commit()
     result = runner.invoke(args=["index-status"])

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import secrets
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,17 +35,21 @@ from ..models import File, IndexJob, Record
 from ..vocab import TIERS
 from .analysis import pair_analyzer, text_analyzer, word_analyzer
 from .documents import document_for
+from .writer import add_documents, open_writer
 
 # A job id still missing after this long belongs to a transaction that rolled back.
 GAP_PATIENCE_S = 120.0
 WRITER_TIMEOUT_S = 2.0
 
 
+# Bump when the schema or the analysis changes: indexes of another version are rebuilt by themselves.
+SCHEMA_VERSION = 2
+
+
 def make_schema() -> Schema:
-    """Title (boosted), one catch-all body, word pairs for phrases, words for suggestions; facets stored."""
+    """One catch-all body (titles twice, for their weight), word pairs for phrases, words for suggestions."""
     return Schema(
         id=ID(stored=True, unique=True),
-        title=TEXT(analyzer=text_analyzer(), phrase=False, field_boost=2.0),
         body=TEXT(analyzer=text_analyzer(), phrase=False),
         pairs=TEXT(analyzer=pair_analyzer(), phrase=False),
         words=TEXT(analyzer=word_analyzer(), phrase=False, spelling=True),
@@ -58,6 +65,7 @@ class Meta:
 
     through: int = 0
     gaps: dict[str, float] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
 
     @classmethod
     def read(cls, folder: Path) -> Meta:
@@ -66,12 +74,16 @@ class Meta:
             data = json.loads((folder / "outbox.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return cls()
-        return cls(through=int(data["through"]), gaps={str(k): float(v) for k, v in data["gaps"].items()})
+        return cls(
+            through=int(data["through"]),
+            gaps={str(k): float(v) for k, v in data["gaps"].items()},
+            schema=int(data.get("schema", 0)),
+        )
 
     def write(self, folder: Path) -> None:
         """Write atomically, after the index commit it describes."""
         temporary = folder / f".outbox-{secrets.token_hex(4)}.json"
-        temporary.write_text(json.dumps({"through": self.through, "gaps": self.gaps}))
+        temporary.write_text(json.dumps({"through": self.through, "gaps": self.gaps, "schema": self.schema}))
         os.replace(temporary, folder / "outbox.json")
 
 
@@ -95,6 +107,74 @@ def _rewrite_segments_with_deletions(writer, segments):  # type: ignore[no-untyp
         else:
             kept.append(segment)
     return kept
+
+
+def _merge_small_segments(writer, segments):  # type: ignore[no-untyped-def]
+    """Merge the small segments that incremental commits leave, never the large ones.
+
+    Whoosh's default policy sometimes rewrites a large segment after a one-document commit, which
+    stalls that commit (and readers in the same process) for seconds at 10,000 records. Here a
+    segment is small below a tenth of the index (or 100 documents); the largest is never merged.
+    """
+    from whoosh.reading import SegmentReader
+
+    if len(segments) < 5:
+        return segments
+    total = sum(s.doc_count_all() for s in segments)
+    largest = max(segments, key=lambda s: s.doc_count_all())
+    limit = max(100, total // 10)
+    small = [s for s in segments if s is not largest and s.doc_count_all() < limit]
+    if len(small) < 4:
+        return segments
+    for segment in small:
+        reader = SegmentReader(writer.storage, writer.schema, segment)
+        writer.add_reader(reader)
+        reader.close()
+    return [s for s in segments if s not in small]
+
+
+REBUILD_BATCH = 500
+
+
+class _LocalSinks:
+    """Index writers in this process (small registries)."""
+
+    def __init__(self, folders: dict[str, str]) -> None:
+        self.writers = {tier: open_writer(folder) for tier, folder in folders.items()}
+
+    def send(self, tier: str, documents: list[dict[str, Any]]) -> None:
+        add_documents(self.writers[tier], documents)
+
+    def finish(self) -> None:
+        for writer in self.writers.values():
+            writer.commit()
+
+
+class _WorkerSinks:
+    """One writer process per tier, fed pickled batches through its standard input."""
+
+    def __init__(self, folders: dict[str, str]) -> None:
+        root = Path(__file__).resolve().parent.parent.parent
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        self.workers = {
+            tier: subprocess.Popen(
+                [sys.executable, "-m", "registry.search.build_worker", folder],
+                stdin=subprocess.PIPE,
+                cwd=root,
+                env=env,
+            )
+            for tier, folder in folders.items()
+        }
+
+    def send(self, tier: str, documents: list[dict[str, Any]]) -> None:
+        pickle.dump(documents, self.workers[tier].stdin, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def finish(self) -> None:
+        for worker in self.workers.values():
+            worker.stdin.close()  # type: ignore[union-attr]
+        failed = [tier for tier, worker in self.workers.items() if worker.wait() != 0]
+        if failed:
+            raise RuntimeError(f"the index writer of {', '.join(failed)} failed")
 
 
 class TierIndexes:
@@ -189,13 +269,16 @@ class TierIndexes:
             if folder is None:
                 return True
             meta = Meta.read(folder)
-            if meta.through < head or meta.gaps:
+            if meta.through < head or meta.gaps or meta.schema != SCHEMA_VERSION:
                 return True
         return False
 
     def catch_up(self, session: Session, writer_timeout: float = WRITER_TIMEOUT_S) -> bool:
         """Apply the outbox jobs each tier has not applied yet. False if another process holds a writer."""
-        if any(self.folder(tier) is None for tier in TIERS):
+        if any(
+            self.folder(tier) is None or Meta.read(self.folder(tier)).schema != SCHEMA_VERSION
+            for tier in TIERS
+        ):
             self.rebuild(session)
             return True
         head = session.scalar(select(func.max(IndexJob.id))) or 0
@@ -231,7 +314,7 @@ class TierIndexes:
         self, tier: str, jobs: list[tuple[int, str, bool]], records: dict[str, Record], writer_timeout: float
     ) -> bool:
         try:
-            writer = self.index(tier).writer(timeout=writer_timeout)
+            writer = self.index(tier).writer(timeout=writer_timeout, compound=False)
         except LockError:
             return False
         purge = False
@@ -243,7 +326,7 @@ class TierIndexes:
                 if document is not None:
                     writer.add_document(**document)
                 purge = purge or bool(removed and any(p for _, rid, p in jobs if rid == record_id))
-            writer.commit(mergetype=_rewrite_segments_with_deletions if purge else None)
+            writer.commit(mergetype=_rewrite_segments_with_deletions if purge else _merge_small_segments)
         except BaseException:
             writer.cancel()
             raise
@@ -258,23 +341,33 @@ class TierIndexes:
     # Rebuilding and checking ---------------------------------------------------------------
 
     def rebuild(self, session: Session, tiers: tuple[str, ...] = TIERS) -> dict[str, int]:
-        """Build ``tiers`` from scratch into new directories and swap them in; searches keep working."""
+        """Build ``tiers`` from scratch into new directories and swap them in; searches keep working.
+
+        Documents are derived here, through the policy, a batch of records at a time; writing the
+        index is CPU-bound pure Python, so for a large registry each tier is written by a worker
+        process fed through a pipe while the next batch is derived.
+        """
         head = session.scalar(select(func.max(IndexJob.id))) or 0
-        records = _load_records(session, None)
-        counts = {}
-        for tier in tiers:
-            folder = self._new_folder(tier)
-            writer = whoosh_index.open_dir(str(folder)).writer(limitmb=256)
-            count = 0
-            for record in records:
-                document = document_for(record, tier)
-                if document is not None:
-                    writer.add_document(**document)
-                    count += 1
-            writer.commit()
-            Meta(through=head).write(folder)
-            self._swap(tier, folder)
-            counts[tier] = count
+        ids = list(session.scalars(select(Record.id).order_by(Record.id)))
+        folders = {tier: str(self._new_folder(tier)) for tier in tiers}
+        parallel = (os.cpu_count() or 1) > 1 and len(ids) > 200
+        sinks = _WorkerSinks(folders) if parallel else _LocalSinks(folders)
+        counts = dict.fromkeys(tiers, 0)
+        with Session(bind=session.get_bind()) as reading:
+            for start in range(0, len(ids), REBUILD_BATCH):
+                records = _load_records(reading, ids[start : start + REBUILD_BATCH])
+                for tier in tiers:
+                    documents = [d for d in (document_for(r, tier) for r in records) if d is not None]
+                    for document in documents:
+                        # The phrase field reads the body's text: sent once, restored by the writer.
+                        del document["pairs"]
+                    sinks.send(tier, documents)
+                    counts[tier] += len(documents)
+                reading.expunge_all()
+        sinks.finish()
+        for tier, folder in folders.items():
+            Meta(through=head).write(Path(folder))
+            self._swap(tier, Path(folder))
         return counts
 
     def status(self, session: Session) -> dict[str, dict[str, list[str]]]:

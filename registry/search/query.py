@@ -32,7 +32,7 @@ class Parsed:
 
 
 def _word_query(stemmed: list[str]) -> Query:
-    clauses = [Or([Term("title", t), Term("body", t)]) for t in stemmed]
+    clauses = [Term("body", t) for t in stemmed]
     return clauses[0] if len(clauses) == 1 else And(clauses)
 
 

@@ -7,12 +7,13 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.collectors import TopCollector
 from whoosh.query import Term
 
 from .. import policy, search
@@ -74,24 +75,70 @@ class SearchResults:
         return max(1, math.ceil(self.total / self.per_page))
 
 
-def _columns(indexes: search.TierIndexes, searcher) -> list[tuple[Any, str]]:  # type: ignore[no-untyped-def]
-    """Facets and sort key of every document, by docnum, cached per immutable segment."""
-    cache = indexes.columns
-    out: list[tuple[Any, str]] = []
-    for leaf, _offset in searcher.leaf_searchers():
-        reader = leaf.reader()
-        segment = reader.segment()
-        key = segment.segment_id() if segment is not None else None
-        values = cache.get(key) if key else None
-        if values is None:
-            values = []
-            for docnum in range(reader.doc_count_all()):
-                stored = reader.stored_fields(docnum) if not reader.is_deleted(docnum) else {}
-                values.append((stored.get("facets"), stored.get("sort", ""), stored.get("id")))
-            if key:
-                cache[key] = values
-        out.extend(values)
-    return out
+def _segment_columns(indexes: search.TierIndexes, leaf) -> list[tuple[Any, str, str]]:  # type: ignore[no-untyped-def]
+    """Facets, sort key and id of every document of one segment, by docnum; cached (segments never change)."""
+    reader = leaf.reader()
+    segment = reader.segment()
+    key = segment.segment_id() if segment is not None else None
+    values = indexes.columns.get(key) if key else None
+    if values is None:
+        values = []
+        for docnum in range(reader.doc_count_all()):
+            stored = reader.stored_fields(docnum) if not reader.is_deleted(docnum) else {}
+            values.append((stored.get("facets"), stored.get("sort", ""), stored.get("id")))
+        if key:
+            indexes.columns[key] = values
+    return values
+
+
+class _OutOfTime(Exception):
+    """The query's time limit passed."""
+
+
+class _FacetingCollector(TopCollector):
+    """One pass over the matches: apply the facet filters, keep the facets for counting, score the rest.
+
+    Block-quality skipping is off: every match must be seen to be counted.
+    """
+
+    def __init__(
+        self, indexes: search.TierIndexes, filters: dict[str, Any], limit: int, scored: bool, deadline: float
+    ) -> None:
+        super().__init__(limit=limit, usequality=False)
+        self.indexes, self.filters, self.scored, self.deadline = indexes, filters, scored, deadline
+        self.kept: list[tuple[Any, str, str]] = []
+
+    def set_subsearcher(self, subsearcher, offset: int) -> None:  # type: ignore[no-untyped-def]
+        super().set_subsearcher(subsearcher, offset)
+        self.values = _segment_columns(self.indexes, subsearcher)
+
+    def collect_matches(self) -> None:
+        values, filters, kept, collect = self.values, self.filters, self.kept, self.collect
+        for seen, sub_docnum in enumerate(self.matches()):
+            if seen % 256 == 0 and time.monotonic() > self.deadline:
+                raise _OutOfTime
+            entry = values[sub_docnum]
+            if entry[0] is None or (filters and not _matches(entry[0], filters)):
+                continue
+            kept.append(entry)
+            if self.scored:
+                collect(sub_docnum)
+
+    def ranked_ids(self) -> list[str]:
+        """The ids of the best-scoring documents, best first (also after running out of time)."""
+        reader_ids = self.top_searcher
+        return [
+            reader_ids.stored_fields(-docnum)["id"] for _score, docnum in sorted(self.items, reverse=True)
+        ]
+
+
+def _count(kept: list[tuple[Any, str, str]]) -> dict[str, Counter]:
+    counts: dict[str, Counter] = {}
+    for position, name in enumerate(FACET_NAMES):
+        column = [entry[0][position] for entry in kept]
+        multi = bool(column) and isinstance(column[0], tuple)
+        counts[name] = Counter(chain.from_iterable(column) if multi else column)
+    return counts
 
 
 def _matches(facets: Any, filters: dict[str, Any]) -> bool:
@@ -152,46 +199,26 @@ def run_search(viewer: Viewer | None, params: SearchParams) -> SearchResults:
         return SearchResults(hits=[], total=0, page=params.page, per_page=params.per_page, facets={})
     indexes = search.indexes()
     if indexes.behind(session):
-        indexes.catch_up(session, writer_timeout=0.5)
+        # Never wait for a writer: if another request holds it, that request is applying the jobs.
+        indexes.catch_up(session, writer_timeout=0)
     searcher = indexes.searcher(tier)
     parsed = parse(params.q, searcher.reader())
-    deadline = time.monotonic() + TIME_LIMIT_S
-    partial = False
-    columns = _columns(indexes, searcher)
-    filters = params.filters()
-    allowed: list[int] = []
-    counts: dict[str, Counter] = {name: Counter() for name in FACET_NAMES}
-    for count, docnum in enumerate(searcher.docs_for_query(parsed.query)):
-        facets = columns[docnum][0]
-        if facets is None:
-            continue
-        if count % 512 == 0 and time.monotonic() > deadline:
-            partial = True
-            break
-        if not _matches(facets, filters):
-            continue
-        allowed.append(docnum)
-        for position, name in enumerate(FACET_NAMES):
-            value = facets[position]
-            counts[name].update(value if isinstance(value, tuple) else (value,))
-    total = len(allowed)
     offset = (params.page - 1) * params.per_page
-    if params.sort == "date" or parsed.empty:
-        ordered = sorted(allowed, key=lambda d: columns[d][1], reverse=True)[
-            offset : offset + params.per_page
-        ]
-        ids = [columns[d][2] for d in ordered]
+    by_date = params.sort == "date" or parsed.empty
+    collector = _FacetingCollector(
+        indexes, params.filters(), offset + params.per_page, not by_date, time.monotonic() + TIME_LIMIT_S
+    )
+    partial = False
+    try:
+        searcher.search_with_collector(parsed.query, collector)
+    except _OutOfTime:
+        partial = True
+    if by_date:
+        newest = sorted(collector.kept, key=lambda entry: entry[1], reverse=True)
+        ids = [entry[2] for entry in newest[offset : offset + params.per_page]]
     else:
-        collector = TimeLimitCollector(
-            searcher.collector(limit=offset + params.per_page, filter=set(allowed)),
-            timelimit=max(0.05, deadline - time.monotonic()),
-            use_alarm=False,
-        )
-        try:
-            searcher.search_with_collector(parsed.query, collector)
-        except TimeLimit:
-            partial = True
-        ids = [hit["id"] for hit in collector.results()[offset : offset + params.per_page]]
+        ids = collector.ranked_ids()[offset : offset + params.per_page]
+    total = len(collector.kept)
     hits = _hydrate(viewer, ids, parsed.highlight)
     suggestion = _suggest(searcher, nfc(params.q), parsed.words) if parsed.words and total < 3 else None
     return SearchResults(
@@ -199,7 +226,7 @@ def run_search(viewer: Viewer | None, params: SearchParams) -> SearchResults:
         total=total,
         page=params.page,
         per_page=params.per_page,
-        facets=counts,
+        facets=_count(collector.kept),
         suggestion=suggestion,
         partial=partial,
     )
@@ -209,9 +236,9 @@ def _hydrate(viewer: Viewer | None, ids: list[str], wanted: set[str]) -> list[Hi
     """Re-read the hits from the database through the policy, in rank order; build snippets."""
     if not ids:
         return []
-    stmt = policy.visible(select(Record), viewer).where(Record.id.in_(ids))
-    stmt = stmt.options(selectinload(Record.files).undefer(File.text))
-    records = {r.id: r for r in session.scalars(stmt)}
+    # Looked up by primary key, then checked one by one with the same rule as everywhere else.
+    stmt = select(Record).where(Record.id.in_(ids)).options(selectinload(Record.files).undefer(File.text))
+    records = {r.id: r for r in session.scalars(stmt) if policy.can(viewer, "view", r)}
     hits = []
     for record_id in ids:
         record = records.get(record_id)
