@@ -109,28 +109,34 @@ def _rewrite_segments_with_deletions(writer, segments):  # type: ignore[no-untyp
     return kept
 
 
+MERGE_FACTOR = 10
+
+
 def _merge_small_segments(writer, segments):  # type: ignore[no-untyped-def]
-    """Merge the small segments that incremental commits leave, never the large ones.
+    """A tiered merge policy: merge ten segments of the same order of size, never the largest one.
 
     Whoosh's default policy sometimes rewrites a large segment after a one-document commit, which
     stalls that commit (and readers in the same process) for seconds at 10,000 records. Here a
-    segment is small below a tenth of the index (or 100 documents); the largest is never merged.
+    document is rewritten about once per order of magnitude, and most commits merge nothing.
     """
     from whoosh.reading import SegmentReader
 
-    if len(segments) < 5:
+    if len(segments) < MERGE_FACTOR:
         return segments
-    total = sum(s.doc_count_all() for s in segments)
     largest = max(segments, key=lambda s: s.doc_count_all())
-    limit = max(100, total // 10)
-    small = [s for s in segments if s is not largest and s.doc_count_all() < limit]
-    if len(small) < 4:
-        return segments
-    for segment in small:
-        reader = SegmentReader(writer.storage, writer.schema, segment)
-        writer.add_reader(reader)
-        reader.close()
-    return [s for s in segments if s not in small]
+    levels: dict[int, list[Any]] = {}
+    for segment in segments:
+        if segment is not largest:
+            levels.setdefault(len(str(max(1, segment.doc_count_all()))), []).append(segment)
+    for level in sorted(levels):
+        group = levels[level]
+        if len(group) >= MERGE_FACTOR:
+            for segment in group:
+                reader = SegmentReader(writer.storage, writer.schema, segment)
+                writer.add_reader(reader)
+                reader.close()
+            return [s for s in segments if s not in group]
+    return segments
 
 
 REBUILD_BATCH = 500
