@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, send_file
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from schemas.query import BrowseArgs, SearchArgs
 
@@ -18,6 +19,16 @@ from ..services.search import SearchParams, run_search
 bp = Blueprint("public", __name__)
 
 
+def _parse_query(schema_cls: type[Schema]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The query string loaded with ``schema_cls``; bad parameters are dropped and named, never a 500."""
+    args = {k: v for k, v in request.args.items() if v != ""}
+    try:
+        return schema_cls().load(args), {}
+    except ValidationError as exc:
+        errors: dict[str, list[str]] = exc.messages  # type: ignore[assignment]
+        return schema_cls().load({k: v for k, v in args.items() if k not in errors}), errors
+
+
 @bp.route("/")
 def home():  # type: ignore[no-untyped-def]
     """What the registry is, what it holds (counting only what the viewer may see), the latest records."""
@@ -28,13 +39,7 @@ def home():  # type: ignore[no-untyped-def]
 @bp.route("/records")
 def browse():  # type: ignore[no-untyped-def]
     """Browse records with filters; invalid filters are reported and ignored, never a 500."""
-    args = {k: v for k, v in request.args.items() if v != ""}
-    errors: dict[str, list[str]] = {}
-    try:
-        parsed = BrowseArgs().load(args)
-    except ValidationError as exc:
-        errors = exc.messages  # type: ignore[assignment]
-        parsed = BrowseArgs().load({k: v for k, v in args.items() if k not in errors})
+    parsed, errors = _parse_query(BrowseArgs)
     page_number = parsed.pop("page")
     filters = RecordFilters(**parsed)
     viewer = current_viewer()
@@ -57,13 +62,7 @@ def browse():  # type: ignore[no-untyped-def]
 @bp.route("/search")
 def search_page():  # type: ignore[no-untyped-def]
     """Full-text search in the index of the viewer's tier, with facets; bad parameters are named."""
-    args = {k: v for k, v in request.args.items() if v != ""}
-    errors: dict[str, list[str]] = {}
-    try:
-        parsed = SearchArgs().load(args)
-    except ValidationError as exc:
-        errors = exc.messages  # type: ignore[assignment]
-        parsed = SearchArgs().load({k: v for k, v in args.items() if k not in errors})
+    parsed, errors = _parse_query(SearchArgs)
     params = SearchParams(**parsed, per_page=current_app.config["PER_PAGE"])
     results = run_search(current_viewer(), params)
     return (
