@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ class RecordFilters:
 
     def active(self) -> dict[str, Any]:
         """The filters that are set, by name."""
-        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+        values = ((f.name, getattr(self, f.name)) for f in fields(RecordFilters))
+        return {name: value for name, value in values if value not in (None, "")}
 
 
 @dataclass(frozen=True)

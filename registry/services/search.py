@@ -23,29 +23,20 @@ from ..policy import Projection, Viewer
 from ..search.analysis import WORD, fold, nfc, term
 from ..search.documents import FACET_NAMES
 from ..search.query import parse
+from .records import RecordFilters
 
 TIME_LIMIT_S = 2.0
 SNIPPET_WORDS = 28
 
 
 @dataclass(frozen=True)
-class SearchParams:
-    """What the viewer asked for."""
+class SearchParams(RecordFilters):
+    """What the viewer asked for: the browse filters, free text, an order and a page."""
 
     q: str = ""
-    type: str | None = None
-    party: str | None = None
-    region: str | None = None
-    language: str | None = None
-    taxon: str | None = None
-    year: int | None = None
     sort: str = "relevance"
     page: int = 1
     per_page: int = 20
-
-    def filters(self) -> dict[str, Any]:
-        """The facet filters that are set."""
-        return {name: getattr(self, name) for name in FACET_NAMES if getattr(self, name) not in (None, "")}
 
 
 @dataclass
@@ -206,7 +197,7 @@ def run_search(viewer: Viewer | None, params: SearchParams) -> SearchResults:
     offset = (params.page - 1) * params.per_page
     by_date = params.sort == "date" or parsed.empty
     collector = _FacetingCollector(
-        indexes, params.filters(), offset + params.per_page, not by_date, time.monotonic() + TIME_LIMIT_S
+        indexes, params.active(), offset + params.per_page, not by_date, time.monotonic() + TIME_LIMIT_S
     )
     partial = False
     try:
