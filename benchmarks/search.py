@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import multiprocessing
 import pstats
 import random
 import re
@@ -25,7 +26,6 @@ import resource
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -186,9 +186,9 @@ def say(line: str) -> None:
 # The registry -----------------------------------------------------------------------------------
 
 
-def make_registry(home: Path) -> Flask:
-    """A fresh registry in ``home``: migrated, with the Parties and the taxon checklist."""
-    app = registry.create_app(
+def open_registry(home: Path) -> Flask:
+    """The application of the registry in ``home`` (one per process, like one gunicorn worker)."""
+    return registry.create_app(
         {
             "TESTING": True,
             "DATABASE_URL": f"sqlite:///{home}/registry.sqlite",
@@ -196,6 +196,11 @@ def make_registry(home: Path) -> Flask:
             "SECRET_KEY": "bench",
         }
     )
+
+
+def make_registry(home: Path) -> Flask:
+    """A fresh registry in ``home``: migrated, with the Parties and the taxon checklist."""
+    app = open_registry(home)
     with app.app_context():
         migrate.upgrade()
         load_reference(seed.read_json("parties.json"), seed.read_json("taxa.json"))
@@ -389,36 +394,49 @@ def measure_update_visible(
     return latencies
 
 
-class BackgroundWriter(threading.Thread):
-    """Commits a title change (with its index job) every ``interval`` seconds until stopped."""
+def _write_every(home: str, ids: list[str], interval: float, stop: Any, commits: Any) -> None:
+    """The writer process: update titles in turn, one commit (and its index jobs) every ``interval`` s."""
+    app = open_registry(Path(home))
+    with app.app_context():
+        titles = {i: session.get(Record, i).title for i in ids}
+    number = 0
+    while not stop.wait(interval):
+        record_id = ids[number % len(ids)]
+        started = update_title(app, record_id, f"{titles[record_id]} rev{number}")
+        commits.put((time.perf_counter() - started) * 1000)
+        number += 1
+    commits.put(None)
 
-    def __init__(self, app: Flask, ids: list[str], interval: float = WRITER_INTERVAL_S) -> None:
-        super().__init__(daemon=True)
-        self.app, self.ids, self.interval = app, ids, interval
-        self.stop_event = threading.Event()
+
+class BackgroundWriter:
+    """Another process of the same node (as another gunicorn worker would be) committing every ``interval``.
+
+    Each of its commits writes index jobs and applies them to the node's indexes after commit, so
+    the reader process has to notice the changed index and reopen its searchers.
+    """
+
+    def __init__(self, home: Path, ids: list[str], interval: float = WRITER_INTERVAL_S) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.stop_event = context.Event()
+        self.queue = context.Queue()
+        self.process = context.Process(
+            target=_write_every, args=(str(home), ids, interval, self.stop_event, self.queue), daemon=True
+        )
         self.commit_ms: list[float] = []
-        self.error: BaseException | None = None
 
-    def run(self) -> None:
-        """Update the records in turn; each commit also applies the index jobs (post-commit catch-up)."""
-        try:
-            with self.app.app_context():
-                titles = {i: session.get(Record, i).title for i in self.ids}
-            number = 0
-            while not self.stop_event.wait(self.interval):
-                record_id = self.ids[number % len(self.ids)]
-                started = update_title(self.app, record_id, f"{titles[record_id]} rev{number}")
-                self.commit_ms.append((time.perf_counter() - started) * 1000)
-                number += 1
-        except BaseException as exc:  # reported by the main thread
-            self.error = exc
+    def start(self) -> None:
+        """Start the process and wait until it has committed once (it has imported everything by then)."""
+        self.process.start()
+        self.commit_ms.append(self.queue.get(timeout=120))
 
     def stop(self) -> None:
-        """Stop after the current update and wait for the thread."""
+        """Stop after the current update, collect the commit times, and check the process ended well."""
         self.stop_event.set()
-        self.join()
-        if self.error is not None:
-            raise RuntimeError("the writer thread failed") from self.error
+        while (value := self.queue.get(timeout=60)) is not None:
+            self.commit_ms.append(value)
+        self.process.join(timeout=60)
+        if self.process.exitcode != 0:
+            raise RuntimeError(f"the writer process failed (exit code {self.process.exitcode})")
 
 
 # Profiling ----------------------------------------------------------------------------------------
@@ -474,7 +492,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--records", type=int, default=1000, help="how many records to generate")
     parser.add_argument("--requests", type=int, default=250, help="timed search requests (at least 200)")
     parser.add_argument("--seed", type=int, default=SEED, help="seed of the corpus and the query order")
-    parser.add_argument("--writer", action="store_true", help="also time searches while a thread writes")
+    parser.add_argument("--writer", action="store_true", help="time searches while another process writes")
     parser.add_argument(
         "--profile",
         nargs="?",
@@ -555,7 +573,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     )
 
     if args.writer:
-        writer = BackgroundWriter(app, rng.sample(loaded.public_ids, min(50, len(loaded.public_ids))))
+        writer = BackgroundWriter(home, rng.sample(loaded.public_ids, min(50, len(loaded.public_ids))))
         writer.start()
         try:
             under_write = time_queries(lambda text: registry_search(client, text), sequence)
