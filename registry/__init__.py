@@ -17,11 +17,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
     app.config.update(load_config(test_config))
 
-    from . import auth, cli, db, errors, i18n, search, security, templating
-    from .views import public
+    from . import auth, cli, db, errors, i18n, mail, search, security, templating
+    from .views import admin, public, submit
 
     db.init_app(app)
     search.init_app(app)
+    mail.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     security.init_app(app)
@@ -29,5 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(submit.bp)
     cli.init_app(app)
     return app

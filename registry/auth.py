@@ -11,9 +11,10 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from . import db
 from .models import User
 from .policy import Viewer
-from .services import accounts
+from .services import accounts, audit
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -51,8 +52,12 @@ def login():  # type: ignore[no-untyped-def]
         if user is not None:
             session.clear()
             login_user(user)
+            audit.log(user, "login")
             return redirect(next_url or url_for("public.home"))
         form.password.errors.append(gettext("The e-mail address or password is not correct."))
+        # The refusal is answered with 400, which commits nothing: the trail entry commits here.
+        audit.log(None, "login_failed", actor=(form.email.data or "")[:254])
+        db.commit()
     status = 400 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form, next_url=next_url), status
 
@@ -74,6 +79,11 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = lazy_gettext("Please sign in to see this page.")
     login_manager.session_protection = "basic"
+
+    @app.before_request
+    def _remember_client() -> None:
+        # The audit trail records where an action came from; services read it from the session.
+        db.session.info["remote_addr"] = request.remote_addr or ""
 
     @login_manager.user_loader
     def _load(identity: str) -> User | None:

@@ -5,6 +5,7 @@ A command is a transaction boundary like a request: services flush, the command 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import sys
@@ -15,11 +16,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import migrate, policy, search
+from . import mail, migrate, policy, search, uploads
 from .db import commit, rollback, session
 from .errors import Forbidden, Invalid
 from .models import Record, User
-from .services import accounts, exports, imports
+from .services import accounts, calls, exports, imports
 from .vocab import ROLES, TIERS
 
 users = AppGroup("users", help="Manage user accounts.")
@@ -85,6 +86,11 @@ def seed_command(reference_only: bool) -> None:
             except Invalid as exc:
                 _fail(exc.messages.get("problems", exc.messages))
         click.echo(f"Demo records: {len(report.created)} loaded.")
+        for call in seed.read_json("demo.json").get("calls", []):
+            try:
+                calls.create_call(policy.SYSTEM, call)
+            except Invalid as exc:
+                _fail(exc.messages)
     accounts_made = _demo_accounts()
     commit()
     if accounts_made:
@@ -219,6 +225,31 @@ def index_status_command() -> None:
     click.echo("All indexes match the database.")
 
 
+@click.command("mail-resend")
+@with_appcontext
+def mail_resend_command() -> None:
+    """Try again to deliver the e-mails kept in MAIL_OUTBOX/failed/; those that fail again stay there."""
+    sent = mail.resend_failed()
+    click.echo(f"Resent {sent} e-mail(s).")
+
+
+@click.command("sweep-files")
+@with_appcontext
+@click.option(
+    "--older-than-hours",
+    type=click.FloatRange(min=24),
+    default=24,
+    show_default=True,
+    help="Keep files touched more recently than this (an upload's token lives 24 hours).",
+)
+def sweep_files_command(older_than_hours: float) -> None:
+    """Delete uploaded files that no record references: the uploads of abandoned forms."""
+    removed = uploads.sweep(
+        session, Path(current_app.config["FILES_DIR"]), dt.timedelta(hours=older_than_hours)
+    )
+    click.echo(f"Removed {len(removed)} unreferenced file(s).")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (
@@ -228,6 +259,8 @@ def init_app(app: Flask) -> None:
         export_command,
         reindex_command,
         index_status_command,
+        mail_resend_command,
+        sweep_files_command,
     ):
         app.cli.add_command(command)
     app.cli.add_command(users)

@@ -3,6 +3,9 @@
 ``REGISTRY_HOME`` holds the SQLite file, the search indexes and the uploaded files;
 ``DATABASE_URL`` overrides the SQLite default; ``SECRET_KEY`` is required outside
 development and tests; ``REGISTRY_ENV`` is ``production`` (default), ``development`` or ``testing``.
+``MAIL_SERVER`` (with ``MAIL_PORT``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_STARTTLS``,
+``MAIL_SSL``, ``MAIL_SENDER``, ``MAIL_TIMEOUT``) sends e-mail by SMTP; unset, messages are written
+as ``.eml`` files into ``MAIL_OUTBOX`` (default ``REGISTRY_HOME/outbox``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "FILES_DIR": str(home / "files"),
         "INDEX_DIR": str(home / "indexes"),
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
-        "MAX_CONTENT_LENGTH": 50 * 1024 * 1024,
+        # The whole request (Werkzeug answers 413 beyond it: a form carries up to three uploads),
+        # and each uploaded file (storage.store).
+        "MAX_CONTENT_LENGTH": 160 * 1024 * 1024,
+        "MAX_FILE_SIZE": 50 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env == "production",
@@ -52,6 +58,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ("en", "fr", "es"),
         "PER_PAGE": 20,
+        # The registry's address as users reach it, for links in e-mails (sent with no request).
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,
+        "MAIL_PORT": _env_number("MAIL_PORT", int, 25),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_STARTTLS": _env_flag("MAIL_STARTTLS"),
+        "MAIL_SSL": _env_flag("MAIL_SSL"),
+        "MAIL_SENDER": os.environ.get("MAIL_SENDER") or "registry@localhost",
+        "MAIL_TIMEOUT": _env_number("MAIL_TIMEOUT", float, 10.0),
+        "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(home / "outbox"),
     }
     config.update(overrides)
 
@@ -64,6 +81,22 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             )
         config["SECRET_KEY"] = _development_secret(home)
     return config
+
+
+def _env_flag(name: str) -> bool:
+    """Read a yes/no setting: ``1`` or ``true`` (any case) is yes, anything else no."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true")
+
+
+def _env_number(name: str, kind: type[int] | type[float], default: int | float) -> int | float:
+    """Read a number from the environment; raise ConfigError when it is not one."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
 def _development_secret(home: Path) -> str:

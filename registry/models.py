@@ -12,7 +12,20 @@ import secrets
 from typing import Any, ClassVar
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Column, Date, DateTime, Float, ForeignKey, Integer, String, Table, Text, func
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base
@@ -89,6 +102,8 @@ class User(UserMixin, Base):
     organisation: Mapped[str] = mapped_column(String(200), default="")
     function: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str] = mapped_column(String(50), default="")
+    # The language of the e-mails the user receives (en, fr or es).
+    language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
     role: Mapped[str] = mapped_column(String(20))
     party_iso: Mapped[str | None] = mapped_column(ForeignKey("parties.iso"))
     active: Mapped[bool] = mapped_column(default=True)
@@ -160,6 +175,13 @@ class Record(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow, onupdate=_utcnow)
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    # The Secretariat's comment when it last returned the record (or its revision) to the Party.
+    review_comment: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The Party's next version of a published record, in the JSON shape, while the published one stays
+    # live: ``revision_status`` is draft, submitted or returned (None when there is no revision).
+    revision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    revision_status: Mapped[str | None] = mapped_column(String(12), index=True)
 
     party: Mapped[Party | None] = relationship(lazy="joined")
     translations: Mapped[list[RecordTranslation]] = relationship(
@@ -422,6 +444,9 @@ class File(Base):
     text: Mapped[str | None] = mapped_column(Text, deferred=True)
     # Why extraction failed, shown to the Secretariat; None when it succeeded or has not run.
     text_error: Mapped[str | None] = mapped_column(Text)
+    # Added in a revision of a published record: seen by no one but the Party and the Secretariat
+    # until the revision is published.
+    pending: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     record: Mapped[Record] = relationship(back_populates="files")
 
@@ -442,3 +467,65 @@ class IndexJob(Base):
     # index's word list, where suggestions and ranking could still feel it.
     purge: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class RecordVersion(Base):
+    """A published state of a record, kept when it is published: the history the Party and Secretariat see.
+
+    ``payload`` is the record in the JSON shape (every field, unprojected); ``peak_tier`` is the strictest
+    tier the record had when the version was made. Old versions are shown only to the own Party and the
+    Secretariat, and never more openly than the record's ``peak_tier``.
+    """
+
+    __tablename__ = "record_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    published_by: Mapped[str] = mapped_column(String(254), default="")
+
+
+class AuditEvent(Base):
+    """One line of the append-only audit trail: who did what, when, from where.
+
+    Rows are only ever inserted: the session refuses to update or delete them (see ``registry.audit``)
+    and the database itself refuses it with triggers (migration 0003).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    # The actor as it was at that moment: users may change e-mail or role later.
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(254), default="")
+    actor_role: Mapped[str] = mapped_column(String(20), default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    # What it was about. No foreign keys: the trail outlives what it describes.
+    record_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    file_id: Mapped[str | None] = mapped_column(String(16))
+    party_iso: Mapped[str | None] = mapped_column(String(2), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Call(Base):
+    """A call for information: the Secretariat's campaign, such as Notification 2021/008."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notification: Mapped[str] = mapped_column(String(40))
+    title_en: Mapped[str] = mapped_column(Text)
+    title_fr: Mapped[str] = mapped_column(Text)
+    title_es: Mapped[str] = mapped_column(Text)
+    opens_on: Mapped[dt.date] = mapped_column(Date)
+    deadline: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+    def title(self, language: str) -> str:
+        """The title in ``language`` (en, fr or es), English otherwise."""
+        return getattr(self, f"title_{language}", None) or self.title_en

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Select, and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from .models import File, Record
+from .models import AuditEvent, File, Record
 from .vocab import ROLES, TIERS
 
 PUBLIC, REGISTERED, CONFIDENTIAL = TIERS
@@ -65,6 +65,10 @@ ACTIONS = (
     "manage_users",
     "see_extraction_errors",
     "export",
+    "see_history",
+    "submit",
+    "withdraw",
+    "review_desk",
 )
 
 
@@ -158,6 +162,18 @@ def _can_view(viewer: Viewer | None, record: Record) -> bool:
     return record.status == "published" and allows(tier_of(viewer), record.tier)
 
 
+def _keeps(viewer: Viewer | None, record: Record) -> bool:
+    """Whether ``viewer`` holds ``record``'s working material: its own Party or the Secretariat."""
+    return _role(viewer) == "secretariat" or _own_party(viewer, record.party_iso)
+
+
+def _editable(record: Record) -> bool:
+    """Whether the Party may change ``record`` now (not while the Secretariat has it under review)."""
+    if record.status == "published":
+        return record.revision_status in (None, *PARTY_EDITABLE_STATUSES)
+    return record.status in PARTY_EDITABLE_STATUSES
+
+
 def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
     """Whether ``viewer`` may perform ``action`` on ``obj`` (a Record, a File, a Party ISO code or None).
 
@@ -171,19 +187,37 @@ def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
             isinstance(obj, File)
             and _can_view(viewer, obj.record)
             and allows(tier_for(viewer, obj.record), file_tier(obj))
+            # A file added in a revision waits, like the revision, for publication.
+            and (not obj.pending or _keeps(viewer, obj.record))
         )
+    if action == "see_history":
+        # Old versions, revisions and the trail of a record: its own Party and the Secretariat.
+        return isinstance(obj, Record) and _keeps(viewer, obj)
+    if action == "submit":
+        # Something to submit: a draft or returned record, or such a revision of a published one.
+        return (
+            isinstance(obj, Record)
+            and _own_party(viewer, obj.party_iso)
+            and (
+                obj.status in PARTY_EDITABLE_STATUSES
+                or (obj.status == "published" and obj.revision_status in PARTY_EDITABLE_STATUSES)
+            )
+        )
+    if action == "withdraw":
+        if not isinstance(obj, Record) or obj.status == "withdrawn":
+            return False
+        return role == "secretariat" or (_own_party(viewer, obj.party_iso) and obj.status != "published")
     if action == "create":
         # obj is the Party (ISO code) the new record would belong to; None for global material.
         return role == "secretariat" or (role == "party" and obj is not None and _own_party(viewer, obj))
     if action == "edit":
-        if not isinstance(obj, Record):
-            return False
-        return role == "secretariat" or (
-            _own_party(viewer, obj.party_iso) and obj.status in PARTY_EDITABLE_STATUSES
+        # A Party edits its drafts and returned records, and prepares revisions of its published ones.
+        return isinstance(obj, Record) and (
+            role == "secretariat" or (_own_party(viewer, obj.party_iso) and _editable(obj))
         )
     if action in ("review", "publish", "mark_confidential"):
         return role == "secretariat" and isinstance(obj, Record | File)
-    if action in ("manage_users", "see_extraction_errors"):
+    if action in ("manage_users", "see_extraction_errors", "review_desk"):
         return role == "secretariat"
     if action == "export":
         # obj is the tier of the export.
@@ -231,7 +265,19 @@ def published_at(select: Select[Any], tier: str | None) -> Select[Any]:
 
 def visible_files_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     """The rule of ``can(viewer, "download", file)`` as a SQL condition on ``File`` joined to ``Record``."""
-    return _clause(viewer, lambda tiers: and_(_published_in(tiers), File.tier.in_(tiers)))
+    return _clause(
+        viewer, lambda tiers: and_(_published_in(tiers), File.tier.in_(tiers), File.pending == false())
+    )
+
+
+def visible_audit_clause(viewer: Viewer | None) -> ColumnElement[bool]:
+    """Which audit entries ``viewer`` may read: the Secretariat all, a Party its own records', others none."""
+    role = _role(viewer)
+    if role == "secretariat":
+        return true()
+    if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
+        return and_(AuditEvent.party_iso == viewer.party_iso, AuditEvent.record_id.is_not(None))  # type: ignore[union-attr]
+    return false()
 
 
 def visible_translations_clause(viewer: Viewer | None) -> ColumnElement[bool]:
@@ -330,7 +376,7 @@ def project(record: Record, tier: str | None) -> Projection:
             text_error=f.text_error,
         )
         for f in record.files
-        if allows(tier, file_tier(f))
+        if allows(tier, file_tier(f)) and not f.pending
     ]
     translations = (
         [{"language": t.language, "title": t.title, "summary": t.summary} for t in record.translations]

@@ -1,7 +1,16 @@
 """Uploaded files: kept under ``FILES_DIR`` with random names, outside any static folder.
 
-A file is written to a temporary name, fsynced and hashed, then moved into place; its
-media type is found by parsing the content, never from the name.
+``store`` streams a file to a temporary name in the same folder, hashing it and enforcing the size
+limit as it goes (never holding it in memory), fsyncs it, finds its media type by parsing the content
+(never from the name), then renames it into place and fsyncs the folder: a file is either complete
+under its final name or absent. Callers store the file before the database row that names it commits.
+
+Refusals are shown to users, in their language, and also printed by the CLI, where there is no request
+and so no language. Flask-Babel's lazy strings cannot serve both: inside an app context without a
+request (the CLI) turning one into text fails, because the app's locale selector reads the request. So
+``Refused`` carries a stable ``code``, the ``params`` of its message, and the plain English sentence as
+``str()``; the sentences are marked with ``N_`` for the catalog, and ``uploads.reason()`` translates
+them for the viewer inside a request.
 """
 
 from __future__ import annotations
@@ -9,7 +18,11 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
+import struct
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -17,13 +30,85 @@ from typing import BinaryIO
 from .vocab import MEDIA_TYPES
 
 _CHUNK = 1 << 16
-# Office documents are zip files; refuse archives that would expand absurdly (zip bombs).
-MAX_UNCOMPRESSED = 200 * 1024 * 1024
+_MB = 1024 * 1024
+
+# Office documents are zip files; refuse archives that would expand absurdly (zip bombs), judged from
+# the archive's directory alone, before anything is decompressed.
+MAX_UNCOMPRESSED = 200 * _MB
 MAX_RATIO = 200
+MAX_MEMBERS = 10_000
+# A document embedded in a document (a chart's workbook inside a DOCX) is a zip inside a zip; deeper
+# nesting than this is refused.
+MAX_NESTING = 2
+# Small members compress far beyond MAX_RATIO when repetitive (XML) and are harmless: a ratio, of one
+# member or of the whole archive, is judged only above this expanded size.
+_RATIO_FLOOR = _MB
+# The central directory is read whole by zipfile; real documents need far less than this per member.
+_DIRECTORY_BYTES_PER_MEMBER = 512
+# Office programs write only stored and deflated members; other methods (bzip2 can expand a few
+# kilobytes into gigabytes in one call) are refused rather than decompressed.
+_COMPRESSION_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+# A PDF ends with %%EOF; readers look for it in the last kilobyte, this allows for trailing padding.
+_PDF_TAIL = 4096
+
+_TEMPORARY_PREFIX = ".incoming-"
+
+# What zipfile and zlib raise on a malformed archive (bad offsets surface as OSError, bad UTF-8 names as
+# UnicodeDecodeError, exotic methods as NotImplementedError). Refused, a ValueError, is not among them.
+_MALFORMED = (zipfile.BadZipFile, zlib.error, UnicodeDecodeError, NotImplementedError, EOFError, OSError)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the translation catalog (pybabel's default keyword) without translating it."""
+    return message
+
+
+# The sentences users see, by code. Their wording is part of the interface: the CLI prints them.
+MESSAGES: dict[str, str] = {
+    "no_file": N_("No file was included: choose a file to upload."),
+    "empty": N_("The file is empty."),
+    "too_large": N_("The file is larger than the limit of %(limit)s MB."),
+    "unsupported": N_("Only PDF, DOCX, ODT, XLSX, JPEG and PNG files are accepted."),
+    "legacy_office": N_(
+        "Older Word and Excel files (.doc, .xls) and password-protected documents are not accepted. "
+        "Save the document as PDF, DOCX, ODT or XLSX without a password and upload it again."
+    ),
+    "damaged_pdf": N_(
+        "The PDF file is damaged or incomplete (its end is missing). Save or export it again and upload "
+        "the new copy."
+    ),
+    "damaged_image": N_("The image is damaged or incomplete."),
+    "damaged_document": N_(
+        "The document is damaged or is not a genuine DOCX, ODT or XLSX file. Save it again and upload "
+        "the new copy."
+    ),
+    "encrypted": N_("The document is protected by a password. Remove the password and upload it again."),
+    "zip_bomb": N_(
+        "The document would expand to an unreasonable size when opened (a possible zip bomb), so it is "
+        "refused."
+    ),
+    "too_many_parts": N_("The document is made of too many parts (more than %(limit)s)."),
+    "nested_too_deep": N_("The document contains files nested too deeply inside one another."),
+}
 
 
 class Refused(ValueError):
-    """The file is not accepted; the message says why."""
+    """The file is not accepted.
+
+    ``code`` names the reason (a key of ``MESSAGES``, stable for callers that branch on it),
+    ``params`` fill its message, and ``str()`` is the plain English sentence, usable anywhere.
+    ``uploads.reason()`` gives it in the viewer's language.
+    """
+
+    def __init__(self, code: str, **params: object) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(MESSAGES[code] % params)
+
+    @property
+    def template(self) -> str:
+        """The untranslated message, with ``%(name)s`` placeholders for ``params``."""
+        return MESSAGES[self.code]
 
 
 @dataclass(frozen=True)
@@ -39,65 +124,179 @@ class Stored:
 def sniff(path: Path) -> str:
     """Return the media type of the file at ``path`` by parsing it; raise Refused for anything else."""
     with path.open("rb") as handle:
-        head = handle.read(8)
+        head = handle.read(16)
+        handle.seek(max(0, path.stat().st_size - _PDF_TAIL))
+        tail = handle.read()
     if head.startswith(b"%PDF-"):
+        if b"%%EOF" not in tail:
+            raise Refused("damaged_pdf")
         return "application/pdf"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        # The first chunk of every PNG is its 13-byte header.
+        if head[8:16] != b"\x00\x00\x00\x0dIHDR":
+            raise Refused("damaged_image")
         return "image/png"
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if head.startswith(b"PK\x03\x04"):
         return _sniff_zip(path)
-    raise Refused("Only PDF, DOCX, ODT, XLSX, JPEG and PNG files are accepted.")
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        # The old compound-file format: .doc, .xls, and the envelope of any password-protected DOCX/XLSX.
+        raise Refused("legacy_office")
+    raise Refused("unsupported")
 
 
 def _sniff_zip(path: Path) -> str:
+    """The office media type of the zip at ``path``, after the zip-bomb checks; raise Refused otherwise."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            total = sum(info.file_size for info in infos)
-            packed = max(1, sum(info.compress_size for info in infos))
-            if total > MAX_UNCOMPRESSED or total / packed > MAX_RATIO:
-                raise Refused("The document expands to an unreasonable size (a possible zip bomb).")
-            names = {info.filename for info in infos}
-            if "word/document.xml" in names:
-                return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-            if "xl/workbook.xml" in names:
-                return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            if (
-                "mimetype" in names
-                and archive.read("mimetype").strip() == b"application/vnd.oasis.opendocument.text"
-            ):
-                return "application/vnd.oasis.opendocument.text"
-    except zipfile.BadZipFile as exc:
-        raise Refused("The document is a damaged zip archive.") from exc
-    raise Refused("Only PDF, DOCX, ODT, XLSX, JPEG and PNG files are accepted.")
+        with path.open("rb") as handle:
+            _check_directory(handle)
+            with zipfile.ZipFile(handle) as archive:
+                _check_archive(archive, path.stat().st_size, 0, _Budget())
+                names = set(archive.namelist())
+                if "word/document.xml" in names:
+                    return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+                if "xl/workbook.xml" in names:
+                    return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                if "mimetype" in names:
+                    with archive.open("mimetype") as member:
+                        if member.read(100).strip() == b"application/vnd.oasis.opendocument.text":
+                            return "application/vnd.oasis.opendocument.text"
+    except _MALFORMED as exc:
+        raise Refused("damaged_document") from exc
+    raise Refused("unsupported")
+
+
+def _check_directory(handle: BinaryIO) -> None:
+    """Refuse a zip whose end record announces too many members or too large a central directory.
+
+    zipfile reads the whole central directory into memory and makes an object per entry before anyone
+    can count them, so the announced sizes are checked first, from the end record (or its ZIP64 form).
+    """
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    start = max(0, size - (22 + 0xFFFF))
+    handle.seek(start)
+    tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        raise zipfile.BadZipFile("no end of central directory record")
+    entries, directory_size = struct.unpack("<HI", tail[at + 10 : at + 16])
+    zip64 = at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07"
+    if zip64 and (entries == 0xFFFF or directory_size == 0xFFFFFFFF):
+        # ZIP64: the real figures are in the record just before the locator, as zipfile reads them.
+        record_at = start + at - 20 - 56
+        if record_at >= 0:
+            handle.seek(record_at)
+            record = handle.read(56)
+            if record[:4] == b"PK\x06\x06":
+                entries, directory_size = struct.unpack("<QQ", record[32:48])
+    if entries > MAX_MEMBERS or directory_size > MAX_MEMBERS * _DIRECTORY_BYTES_PER_MEMBER:
+        raise Refused("too_many_parts", limit=MAX_MEMBERS)
+    handle.seek(0)
+
+
+@dataclass
+class _Budget:
+    """What an archive and the archives nested in it may still hold, in members and expanded bytes."""
+
+    members: int = MAX_MEMBERS
+    expanded: int = MAX_UNCOMPRESSED
+
+
+def _check_archive(archive: zipfile.ZipFile, packed: int, depth: int, budget: _Budget) -> None:
+    """Refuse a zip bomb from the sizes the directory declares (zipfile never expands a member past them).
+
+    ``packed`` is the archive's own size; ``budget`` holds the members and the expanded bytes still
+    allowed, shared with archives nested inside this one, which are checked the same way.
+    """
+    infos = archive.infolist()
+    budget.members -= len(infos)
+    if budget.members < 0:
+        raise Refused("too_many_parts", limit=MAX_MEMBERS)
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise Refused("encrypted")
+        if info.compress_type not in _COMPRESSION_METHODS:
+            raise Refused("damaged_document")
+        total += info.file_size
+        if info.file_size > _RATIO_FLOOR and info.file_size > MAX_RATIO * max(1, info.compress_size):
+            raise Refused("zip_bomb")
+    budget.expanded -= total
+    if budget.expanded < 0 or (total > _RATIO_FLOOR and total > MAX_RATIO * max(1, packed)):
+        raise Refused("zip_bomb")
+    for info in infos:
+        if info.file_size < 22 or info.is_dir():
+            continue
+        with archive.open(info) as member:
+            if member.read(4) != b"PK\x03\x04":
+                continue
+        if depth >= MAX_NESTING:
+            raise Refused("nested_too_deep")
+        with tempfile.TemporaryFile() as copy:
+            with archive.open(info) as member:
+                shutil.copyfileobj(member, copy, _CHUNK)
+            _check_directory(copy)
+            with zipfile.ZipFile(copy) as inner:
+                _check_archive(inner, info.file_size, depth + 1, budget)
+
+
+def _megabytes(size: int) -> str:
+    """``size`` in megabytes as a short number: 50, 2.5, 0.001."""
+    return f"{round(size / _MB, 1 if size >= _MB else 3):g}"
 
 
 def store(files_dir: Path, source: BinaryIO, max_size: int) -> Stored:
-    """Copy ``source`` into storage under a random name; raise Refused if too large or of a refused type."""
+    """Copy ``source`` into storage under a random name and return what was stored.
+
+    Raises Refused when the file is empty, larger than ``max_size`` bytes (found while streaming, so
+    an oversized upload is never read whole) or not of an accepted type; nothing is left behind then.
+    """
     files_dir.mkdir(parents=True, exist_ok=True)
     stored_name = secrets.token_hex(16)
-    temporary = files_dir / f".incoming-{stored_name}"
+    temporary = files_dir / f"{_TEMPORARY_PREFIX}{stored_name}"
     digest = hashlib.sha256()
     size = 0
+    # Exclusive and private: never write through an existing name, never readable by other users.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with temporary.open("wb") as out:
+        with open(descriptor, "wb") as out:
             while chunk := source.read(_CHUNK):
                 size += len(chunk)
                 if size > max_size:
-                    raise Refused(f"The file is larger than the limit of {max_size // (1024 * 1024)} MB.")
+                    raise Refused("too_large", limit=_megabytes(max_size))
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         if size == 0:
-            raise Refused("The file is empty.")
+            raise Refused("empty")
         media_type = sniff(temporary)
         os.replace(temporary, files_dir / stored_name)
+        _fsync_directory(files_dir)
     finally:
         temporary.unlink(missing_ok=True)
     return Stored(stored_name=stored_name, size=size, sha256=digest.hexdigest(), media_type=media_type)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable: the new name survives a crash once this returns."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def is_stored_name(name: str) -> bool:
+    """Whether ``name`` has the shape of a name that ``store`` gives (32 lowercase hex digits)."""
+    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether ``name`` is that of a file ``store`` is still writing (or left by a crash)."""
+    return name.startswith(_TEMPORARY_PREFIX) and is_stored_name(name.removeprefix(_TEMPORARY_PREFIX))
 
 
 def path_of(files_dir: Path, stored_name: str) -> Path:

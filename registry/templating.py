@@ -12,6 +12,7 @@ from . import policy
 from .db import session
 from .i18n import current_language
 from .labels import LABELS, VALUE_VOCABULARY, label
+from .messages import localize
 from .models import Party
 from .storage import extension_for
 
@@ -69,6 +70,7 @@ def init_app(app: Flask) -> None:
         file_size=file_size,
         file_kind=file_kind,
         may=may,
+        localize=localize,
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -88,3 +88,13 @@ MEDIA_TYPES = {
     "image/jpeg": ".jpg",
     "image/png": ".png",
 }
+
+# Why a Party keeps something confidential (the short list of the submission form).
+JUSTIFICATIONS = (
+    "law_enforcement",
+    "personal_data",
+    "facility_security",
+    "commercial_terms",
+    "not_adopted",
+    "other",
+)

@@ -24,6 +24,7 @@ from registry.db import commit
 
 from . import pg
 
+pytest_plugins = ["tests.browser"]  # live_app, live_server, browser, page
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 _counter = itertools.count()
 

@@ -96,6 +96,8 @@ def _route_urls(app, planted):
         "file_id": planted["files"] + ["fzzzzzzzzzzzz"],
         "iso": ["ZA", "FR", "MX", "EU", "ZZ"],
         "filename": ["style.css"],
+        "record_type": ["protocol", "agreement", "nonsense"],
+        "call_id": ["1", "999"],
     }
     urls = []
     for rule in app.url_map.iter_rules():
@@ -182,3 +184,54 @@ def test_counts_only_count_what_the_viewer_sees(app, planted):
     assert f"{len(public)} resources." in home
     browse = app.test_client().get("/records?type=agreement").get_data(as_text=True)
     assert f"{expected_agreements} resource" in browse
+
+
+def test_emails_carry_no_marker_to_anyone_who_may_not_see_it(app, planted):
+    """Every workflow e-mail about the canary records, and a call's reminders, read as their recipients."""
+    import datetime as dt
+
+    from registry import mail
+    from registry.db import commit
+    from registry.models import Call, User
+    from registry.services import notices, workflow
+
+    with app.app_context():
+        secretariat = make_user("secretariat")
+        own = make_user("party", "ZA")
+        canaries = list(session.scalars(select(Record).where(Record.party_iso == "ZA")))
+        assert canaries
+        for record in canaries:
+            record.status, record.revision_status = "submitted", None
+            commit()
+            workflow.return_to_party(secretariat, record, f"Please check {record.title}")
+            commit()
+            workflow.submit(own, record)
+            commit()
+            workflow.publish(secretariat, record, app.config["FILES_DIR"])
+            commit()
+        call = Call(
+            notification="2021/008",
+            title_en="Seized live animals",
+            title_fr="Animaux vivants saisis",
+            title_es="Animales vivos decomisados",
+            opens_on=dt.date(2021, 1, 1),
+            deadline=dt.date(2021, 6, 30),
+        )
+        session.add(call)
+        for iso in ("ZA", "FR"):
+            notices.reminder(call, iso)
+        commit()
+        messages = mail.outbox(limit=10_000)
+        users = {u.email: u for u in session.scalars(select(User))}
+        received = {m.to for m in messages}
+        assert {own.email, secretariat.email, planted["party_other"]} <= received
+        for message in messages:
+            role = {"party-fr@test.example": "party_other", "reader-x@test.example": "reader"}.get(message.to)
+            if role is not None:
+                for marker in MARKERS_HIDDEN_FROM[role]:
+                    assert marker.lower() not in (message.subject + message.body).lower(), message.name
+            else:
+                assert users[message.to].role in ("secretariat", "party") and users[message.to].party_iso in (
+                    None,
+                    "ZA",
+                )

@@ -34,7 +34,15 @@ READS = {
 # ... who also sees records that are not published (drafts, under review, withdrawn) ...
 SEES_UNPUBLISHED = {"party_own", "secretariat"}
 # ... who edits in which states, and who reviews, publishes and marks confidential.
-EDITS = {"party_own": {"draft", "returned"}, "secretariat": set(STATUSES)}
+# A Party prepares the next version of a published record while the published one stays live.
+EDITS = {"party_own": {"draft", "returned", "published"}, "secretariat": set(STATUSES)}
+SUBMITS = {"party_own": {"draft", "returned"}}
+# A Party withdraws what is not yet published; the Secretariat anything not yet withdrawn.
+WITHDRAWS = {
+    "party_own": {"draft", "submitted", "returned"},
+    "secretariat": set(STATUSES) - {"withdrawn"},
+}
+KEEPS_HISTORY = {"party_own", "secretariat"}
 SECRETARIAT_ONLY = ("review", "publish", "mark_confidential")
 
 
@@ -113,6 +121,12 @@ def test_policy_and_sql_agree_with_the_table(app, matrix):
                     mismatches.append(("visible()", *cell))
                 if policy.can(viewer, "edit", record) != expect_edit(role, status):
                     mismatches.append(("can edit", *cell))
+                if policy.can(viewer, "submit", record) != (status in SUBMITS.get(role, set())):
+                    mismatches.append(("can submit", *cell))
+                if policy.can(viewer, "withdraw", record) != (status in WITHDRAWS.get(role, set())):
+                    mismatches.append(("can withdraw", *cell))
+                if policy.can(viewer, "see_history", record) != (role in KEEPS_HISTORY):
+                    mismatches.append(("can see_history", *cell))
                 for action in SECRETARIAT_ONLY:
                     if policy.can(viewer, action, record) != (role == "secretariat"):
                         mismatches.append((f"can {action}", *cell))
@@ -127,7 +141,7 @@ def test_policy_and_sql_agree_with_the_table(app, matrix):
                 mismatches.append(("can create", role))
             if policy.can(viewer, "create", None) != (role == "secretariat"):
                 mismatches.append(("can create global", role))
-            for action in ("manage_users", "see_extraction_errors"):
+            for action in ("manage_users", "see_extraction_errors", "review_desk"):
                 if policy.can(viewer, action) != (role == "secretariat"):
                     mismatches.append((f"can {action}", role))
             if policy.can(viewer, "no-such-action", everything[0]):

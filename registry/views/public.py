@@ -12,7 +12,7 @@ from schemas.query import BrowseArgs, SearchArgs
 
 from .. import policy
 from ..auth import current_viewer
-from ..services import records
+from ..services import audit, records
 from ..services.records import RecordFilters
 from ..services.search import SearchParams, run_search
 
@@ -81,7 +81,8 @@ def record(record_id: str):  # type: ignore[no-untyped-def]
 @bp.route("/files/<file_id>")
 def download(file_id: str):  # type: ignore[no-untyped-def]
     """Download a file through the policy, always as an attachment."""
-    file, path = records.get_file(current_viewer(), file_id, Path(current_app.config["FILES_DIR"]))
+    viewer = current_viewer()
+    file, path = records.get_file(viewer, file_id, Path(current_app.config["FILES_DIR"]))
     response = send_file(
         path,
         mimetype=file.media_type,
@@ -92,6 +93,8 @@ def download(file_id: str):  # type: ignore[no-untyped-def]
     )
     open_to_all = file.record.status == "published" and policy.file_tier(file) == policy.PUBLIC
     response.headers["Cache-Control"] = "private, max-age=300" if open_to_all else "private, no-store"
+    if not open_to_all:
+        audit.log(viewer, "download", file=file, tier=policy.file_tier(file))
     return response
 
 

@@ -1,0 +1,116 @@
+"""The audit trail: an append-only record of who did what, when, and from where.
+
+Services call ``log`` inside the transaction of the change they record, so an action and its
+trail entry commit together. Nothing in the application updates or deletes an entry: the
+session refuses it here, and the database refuses it with triggers (migration 0003).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from .. import policy
+from ..db import session
+from ..models import AuditEvent, File, Record
+from ..policy import Viewer
+
+# Actions written to the trail (the desk's filter offers these).
+ACTIONS = (
+    "login",
+    "login_failed",
+    "create",
+    "edit",
+    "submit",
+    "return",
+    "publish",
+    "withdraw",
+    "tier_change",
+    "download",
+    "call_created",
+    "reminder_sent",
+)
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_changes(flushing: Session, _context: Any, _instances: Any) -> None:
+    """The trail is append-only: an attempt to change or delete an entry is a programming error."""
+    for obj in (*flushing.dirty, *flushing.deleted):
+        if isinstance(obj, AuditEvent):
+            raise RuntimeError("the audit trail is append-only")
+
+
+def log(
+    viewer: Viewer | None,
+    action: str,
+    *,
+    record: Record | None = None,
+    file: File | None = None,
+    actor: str | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """Add one entry to the trail in the current transaction.
+
+    ``actor`` names who acted when the viewer is not a signed-in user (a failed login's address);
+    ``detail`` holds what changed (old and new values, reason, comment). The client address comes
+    from ``session.info["remote_addr"]``, which the request layer sets.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    if file is not None and record is None:
+        record = file.record
+    entry = AuditEvent(
+        action=action,
+        actor_id=getattr(viewer, "id", None),
+        actor=actor if actor is not None else getattr(viewer, "email", "") or "",
+        actor_role=getattr(viewer, "role", "") or "",
+        remote_addr=str(session.info.get("remote_addr") or "")[:64],
+        record_id=record.id if record is not None else None,
+        file_id=file.id if file is not None else None,
+        party_iso=record.party_iso if record is not None else getattr(viewer, "party_iso", None),
+        detail=detail,
+    )
+    session.add(entry)
+    return entry
+
+
+@dataclass
+class TrailPage:
+    """One page of the trail, newest first."""
+
+    events: list[AuditEvent]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least one)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def trail(
+    viewer: Viewer | None,
+    *,
+    record_id: str | None = None,
+    action: str | None = None,
+    party: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> TrailPage:
+    """The entries ``viewer`` may read, newest first: the Secretariat all, a Party its own records'."""
+    query = select(AuditEvent).where(policy.visible_audit_clause(viewer))
+    if record_id:
+        query = query.where(AuditEvent.record_id == record_id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if party:
+        query = query.where(AuditEvent.party_iso == party)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    events = list(
+        session.scalars(query.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page))
+    )
+    return TrailPage(events=events, total=total, page=page, per_page=per_page)

@@ -1,0 +1,335 @@
+"""A Party's submissions: its start page, the record forms, submitting, withdrawing, the history.
+
+Views are thin: the form is turned into the JSON shape (``forms``), the workflow service
+validates it with the same schemas as import and the API, and the page is re-rendered with
+every value and accepted upload kept when something is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import login_required
+from marshmallow import ValidationError
+from sqlalchemy import func, or_, select
+from werkzeug.datastructures import MultiDict
+
+from schemas import load_record
+
+from .. import policy, storage, uploads
+from ..auth import current_viewer
+from ..db import rollback, session
+from ..errors import Invalid, NotFound
+from ..models import MODEL_FOR_TYPE, Record, RescueCentre, Taxon, looks_like_id
+from ..services import audit, records, workflow
+from ..vocab import LANGUAGES, RECORD_TYPES
+from . import forms
+
+bp = Blueprint("submit", __name__, url_prefix="/submit")
+
+UPLOAD_SLOTS = 3
+TAXON_MATCHES = 20
+
+
+def _party_viewer():  # type: ignore[no-untyped-def]
+    """The signed-in Party user; everyone else is told the page does not exist."""
+    viewer = current_viewer()
+    if viewer is None or not policy.can(viewer, "create", viewer.party_iso):
+        raise NotFound("submit")
+    return viewer
+
+
+def _files_dir() -> Path:
+    return Path(current_app.config["FILES_DIR"])
+
+
+def _record(viewer, record_id: str) -> Record:  # type: ignore[no-untyped-def]
+    """A record this viewer keeps (its own Party's, or any for the Secretariat); others are not found here."""
+    if not looks_like_id(record_id, "r"):
+        raise NotFound(record_id)
+    record = records.get_record(viewer, record_id)
+    if not policy.can(viewer, "see_history", record):
+        raise NotFound(record_id)
+    return record
+
+
+@bp.route("/")
+@login_required
+def home():  # type: ignore[no-untyped-def]
+    """The Party's start page: its drafts, returned and submitted records, revisions, and new forms."""
+    viewer = _party_viewer()
+    mine = list(
+        session.scalars(
+            policy.visible(select(Record), viewer)
+            .where(Record.party_iso == viewer.party_iso)
+            .where(or_(Record.status != "published", Record.revision_status.is_not(None)))
+            .order_by(Record.updated_at.desc())
+        )
+    )
+    published = list(
+        session.scalars(
+            policy.visible(select(Record), viewer)
+            .where(Record.party_iso == viewer.party_iso, Record.status == "published")
+            .where(Record.revision_status.is_(None))
+            .order_by(Record.published_at.desc())
+            .limit(100)
+        )
+    )
+    return render_template("submit/home.html", mine=mine, published=published, types=RECORD_TYPES)
+
+
+def _rescue_centres(viewer) -> list[Record]:  # type: ignore[no-untyped-def]
+    return list(
+        session.scalars(policy.visible(select(RescueCentre), viewer).order_by(RescueCentre.title).limit(300))
+    )
+
+
+def _kept_files(
+    values: MultiDict, record: Record | None
+) -> tuple[list[dict[str, Any]], list[workflow.FileEntry]]:
+    """The files the form lists (attached ones and uploads already accepted), for display and saving."""
+    secret = current_app.config["SECRET_KEY"]
+    attached = {f.id: f for f in record.files} if record is not None else {}
+    rows: list[dict[str, Any]] = []
+    entries: list[workflow.FileEntry] = []
+    for index, ref in enumerate(values.getlist("file.ref")):
+        prefix = f"file.{index}."
+        row = {
+            "ref": ref,
+            "title": values.get(prefix + "title", ""),
+            "language": values.get(prefix + "language", "en"),
+            "tier": values.get(prefix + "tier", policy.PUBLIC),
+            "remove": bool(values.get(prefix + "remove")),
+        }
+        if ref in attached:
+            row["name"], row["size"] = attached[ref].original_name, attached[ref].size
+            entry = workflow.FileEntry(row["language"], row["tier"], row["title"], file_id=ref)
+        else:
+            staged = uploads.unsign(ref, secret, files_dir=_files_dir())
+            if staged is None:
+                continue  # expired or forged: the user is asked to upload it again
+            row["name"], row["size"] = staged.original_name, staged.size
+            entry = workflow.FileEntry(row["language"], row["tier"], row["title"], upload=staged)
+        rows.append(row)
+        if not row["remove"]:
+            entries.append(entry)
+    return rows, entries
+
+
+def _accept_uploads(
+    values: MultiDict, rows: list[dict[str, Any]], entries: list[workflow.FileEntry]
+) -> dict[str, list[str]]:
+    """Store each new upload that passes the checks; refused ones are named with the reason."""
+    errors: dict[str, list[str]] = {}
+    secret = current_app.config["SECRET_KEY"]
+    for slot in range(UPLOAD_SLOTS):
+        upload = request.files.get(f"upload.{slot}")
+        if upload is None or not upload.filename:
+            continue
+        prefix = f"upload.{slot}."
+        try:
+            staged = uploads.accept(upload, _files_dir(), current_app.config["MAX_FILE_SIZE"])
+        except storage.Refused as exc:
+            errors[f"upload.{slot}"] = [f"{uploads.clean_name(upload.filename)}: {uploads.reason(exc)}"]
+            continue
+        row = {
+            "ref": uploads.sign(staged, secret),
+            "title": values.get(prefix + "title", ""),
+            "language": values.get(prefix + "language", "en"),
+            "tier": values.get(prefix + "tier", policy.PUBLIC),
+            "remove": False,
+            "name": staged.original_name,
+            "size": staged.size,
+        }
+        rows.append(row)
+        entries.append(workflow.FileEntry(row["language"], row["tier"], row["title"], upload=staged))
+    return errors
+
+
+def _file_errors(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for index, row in enumerate(rows):
+        if row["language"] not in (*LANGUAGES, "other") or row["tier"] not in policy.allowed_tiers(
+            policy.CONFIDENTIAL
+        ):
+            errors[f"file.{index}"] = [gettext("Choose one of the values offered.")]
+    return errors
+
+
+def _taxon_matches(query: str) -> list[Taxon]:
+    """Taxa whose scientific or common name (in any of the three languages) contains ``query``."""
+    query = query.strip()[:100]
+    if len(query) < 2:
+        return []
+    pattern = f"%{query.lower()}%"
+    columns = (Taxon.name, Taxon.common_en, Taxon.common_fr, Taxon.common_es)
+    return list(
+        session.scalars(
+            select(Taxon)
+            .where(or_(*(func.lower(c).like(pattern) for c in columns)))
+            .order_by(Taxon.name)
+            .limit(TAXON_MATCHES)
+        )
+    )
+
+
+def _render(record_type: str, values: MultiDict, rows, errors, record: Record | None, status: int = 200):  # type: ignore[no-untyped-def]
+    viewer = current_viewer()
+    return (
+        render_template(
+            "submit/form.html",
+            record_type=record_type,
+            record=record,
+            values=values,
+            files=rows,
+            errors=errors,
+            widgets=forms.detail_widgets(record_type),
+            justifications=forms.justification_choices(),
+            tiers=forms.tier_choices(),
+            sensitive=list(policy.SENSITIVE_FIELDS.get(record_type, {})),
+            centres=_rescue_centres(viewer) if record_type == "network" else [],
+            taxon_matches=_taxon_matches(values.get("taxon_query", ""))
+            if values.get("action") == "find_taxa"
+            else None,
+            slots=range(UPLOAD_SLOTS),
+            languages=LANGUAGES,
+        ),
+        status,
+    )
+
+
+def _handle(record_type: str, record: Record | None):  # type: ignore[no-untyped-def]
+    """One POST of the form: find taxa, or save (and perhaps submit); errors keep everything."""
+    viewer = current_viewer()
+    values = request.form.copy()
+    rows, entries = _kept_files(values, record)
+    errors = _accept_uploads(values, rows, entries)
+    # Accepted uploads now travel as signed references: nothing is lost on a re-render.
+    values.setlist("file.ref", [r["ref"] for r in rows])
+    for index, row in enumerate(rows):
+        for key in ("title", "language", "tier"):
+            values[f"file.{index}.{key}"] = row[key]
+        values.pop(f"file.{index}.remove", None)
+        if row["remove"]:
+            values[f"file.{index}.remove"] = "1"
+    if values.get("action") == "find_taxa":
+        return _render(record_type, values, rows, errors, record)
+    errors.update(_file_errors(rows))
+    errors.update(forms.check_form_only(values))
+    party = record.party_iso if record is not None else viewer.party_iso
+    shape = forms.shape_from_form(record_type, party, values)
+    try:
+        # The same schema the service applies: every problem of the form is shown at once.
+        load_record({**shape, "status": None})
+    except ValidationError as exc:
+        errors.update(forms.field_errors(exc.messages, shape))
+    if errors:
+        return _render(record_type, values, rows, errors, record, 422)
+    try:
+        if record is None:
+            record = workflow.create_record(viewer, shape, entries, _files_dir())
+        else:
+            workflow.save_record(viewer, record, shape, entries, _files_dir())
+        if values.get("action") == "submit":
+            workflow.submit(viewer, record)
+    except Invalid as exc:
+        rollback()
+        errors.update(forms.field_errors(exc.messages, shape))
+        return _render(record_type, values, rows, errors, record if record and record.id else None, 422)
+    if values.get("action") == "submit":
+        flash(gettext("Submitted to the CITES Secretariat for review."))
+        return redirect(url_for("submit.home"))
+    flash(gettext("Saved."))
+    return redirect(url_for("submit.edit", record_id=record.id))
+
+
+@bp.route("/new/<record_type>", methods=["GET", "POST"])
+@login_required
+def new(record_type: str):  # type: ignore[no-untyped-def]
+    """A form for a new record of ``record_type`` (one of the nine resource types)."""
+    _party_viewer()
+    if record_type not in MODEL_FOR_TYPE:
+        raise NotFound(record_type)
+    if request.method == "POST":
+        return _handle(record_type, None)
+    return _render(record_type, forms.new_form(record_type), [], {}, None)
+
+
+@bp.route("/<record_id>", methods=["GET", "POST"])
+@login_required
+def edit(record_id: str):  # type: ignore[no-untyped-def]
+    """Edit a draft or returned record, or prepare the next version of a published one."""
+    viewer = current_viewer()
+    record = _record(viewer, record_id)
+    if not policy.can(viewer, "edit", record):
+        # Under review (or withdrawn): the Party sees where it stands, and cannot change it.
+        return render_template("submit/status.html", record=record, shape=workflow.working_shape(record))
+    if request.method == "POST":
+        return _handle(record.type, record)
+    shape = workflow.working_shape(record)
+    values = forms.form_from_shape(shape)
+    files = shape.get("files", [])
+    values.setlist("file.ref", [f["id"] for f in files])
+    rows = []
+    for index, f in enumerate(files):
+        for key in ("title", "language", "tier"):
+            values[f"file.{index}.{key}"] = f[key]
+        rows.append({**f, "ref": f["id"], "name": f["original_name"], "remove": False})
+    return _render(record.type, values, rows, {}, record)
+
+
+@bp.route("/<record_id>/submit", methods=["POST"])
+@login_required
+def send(record_id: str):  # type: ignore[no-untyped-def]
+    """Submit a draft, returned record or revision to the Secretariat."""
+    viewer = current_viewer()
+    workflow.submit(viewer, _record(viewer, record_id))
+    flash(gettext("Submitted to the CITES Secretariat for review."))
+    return redirect(url_for("submit.home"))
+
+
+@bp.route("/<record_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(record_id: str):  # type: ignore[no-untyped-def]
+    """Withdraw a record that is not published."""
+    viewer = current_viewer()
+    workflow.withdraw(viewer, _record(viewer, record_id), request.form.get("reason", "")[:5000])
+    flash(gettext("Withdrawn."))
+    return redirect(url_for("submit.home"))
+
+
+@bp.route("/<record_id>/history")
+@login_required
+def history(record_id: str):  # type: ignore[no-untyped-def]
+    """Every published version of a record and its audit trail (its Party and the Secretariat only)."""
+    viewer = current_viewer()
+    record = _record(viewer, record_id)
+    return render_template(
+        "submit/history.html",
+        record=record,
+        versions=workflow.versions(viewer, record),
+        trail=audit.trail(viewer, record_id=record.id, per_page=200),
+    )
+
+
+@bp.route("/taxa.json")
+@login_required
+def taxa():  # type: ignore[no-untyped-def]
+    """Taxa matching ``q`` in any language, for the taxon picker's script (the checklist is public)."""
+    _party_viewer()
+    query = request.args.get("q", "")
+    if not isinstance(query, str):
+        abort(400)
+    return jsonify(
+        [
+            {
+                "name": t.name,
+                "rank": t.rank,
+                "common": [c for c in (t.common_en, t.common_fr, t.common_es) if c],
+            }
+            for t in _taxon_matches(query)
+        ]
+    )

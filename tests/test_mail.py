@@ -1,0 +1,244 @@
+"""E-mail goes out only after commit, by real SMTP or into the outbox folder, and is never lost."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+
+from registry import mail
+from registry.db import commit, rollback
+
+SUBJECT = "Protocole de quarantaine – tortues"
+BODY = "Bonjour,\n\nLe protocole révisé pour les tortues saisies est publié.\nÀ bientôt — le Secrétariat\n"
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.recipients.append(list(envelope.rcpt_tos))
+        # SMTP carries CRLF line ends; a mail store keeps native ones, as the outbox files do.
+        content = envelope.content.replace(b"\r\n", b"\n")
+        self.messages.append(BytesParser(policy=policy.default).parsebytes(content))
+        return "250 Message accepted"
+
+
+class SmtpServer:
+    """A real SMTP server on a free loopback port; not listening until ``start``."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port: int = sock.getsockname()[1]
+        self.inbox = Inbox()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        # An explicit server_hostname spares aiosmtpd a DNS lookup of this machine's name.
+        self._controller = Controller(
+            self.inbox, hostname="127.0.0.1", port=self.port, server_hostname="registry.test"
+        )
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """An SMTP server that the test starts when it wants; always stopped afterwards."""
+    server = SmtpServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def use_smtp(app: Flask, server: SmtpServer) -> None:
+    """Point ``app`` at ``server``."""
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_TIMEOUT=5)
+
+
+def use_outbox(app: Flask) -> None:
+    """Make ``app`` write its mail into the outbox folder, whatever the environment says."""
+    app.config.update(MAIL_SERVER=None)
+
+
+def add_send_route(app: Flask, status: int = 200) -> None:
+    """A view that sends two messages and answers ``status``: the request boundary decides."""
+
+    def view() -> tuple[str, int]:
+        mail.send("focal.point@party.example", SUBJECT, BODY)
+        mail.send("secretariat@cites.example", "Second", "Deux messages, une transaction.")
+        return "done", status
+
+    app.add_url_rule("/_test/send", "test_send", view)
+
+
+def outbox_files(app: Flask, failed: bool = False) -> list[Path]:
+    folder = Path(app.config["MAIL_OUTBOX"])
+    return sorted((folder / "failed" if failed else folder).glob("*.eml"))
+
+
+def test_committed_request_delivers_every_message_by_smtp(app, smtp):
+    smtp.start()
+    use_smtp(app, smtp)
+    add_send_route(app)
+
+    response = app.test_client().get("/_test/send")
+
+    assert response.status_code == 200
+    assert smtp.inbox.recipients == [["focal.point@party.example"], ["secretariat@cites.example"]]
+    first = smtp.inbox.messages[0]
+    assert first["To"] == "focal.point@party.example"
+    assert first["From"] == app.config["MAIL_SENDER"]
+    assert first["Subject"] == SUBJECT
+    assert first.get_content_charset() == "utf-8"
+    assert first.get_content() == BODY
+    assert first["Date"].datetime is not None
+    assert first["Message-ID"] != smtp.inbox.messages[1]["Message-ID"]
+    assert outbox_files(app) == outbox_files(app, failed=True) == []
+
+
+def test_nothing_goes_out_before_the_commit(app, smtp):
+    smtp.start()
+    use_smtp(app, smtp)
+
+    with app.app_context():
+        mail.send("focal.point@party.example", SUBJECT, BODY)
+        mail.send("reader@ngo.example", "Other", "Text")
+        assert smtp.inbox.messages == []
+        commit()
+
+    assert [message["To"] for message in smtp.inbox.messages] == [
+        "focal.point@party.example",
+        "reader@ngo.example",
+    ]
+
+
+def test_nothing_goes_out_when_the_transaction_rolls_back(app, smtp):
+    smtp.start()
+    use_smtp(app, smtp)
+    add_send_route(app, status=400)
+
+    assert app.test_client().get("/_test/send").status_code == 400
+    with app.app_context():
+        mail.send("focal.point@party.example", SUBJECT, BODY)
+        rollback()
+        commit()
+
+    assert smtp.inbox.messages == []
+    assert outbox_files(app) == outbox_files(app, failed=True) == []
+
+
+def test_without_a_server_messages_land_in_the_outbox(app):
+    use_outbox(app)
+
+    with app.app_context():
+        mail.send("focal.point@party.example", SUBJECT, BODY)
+        commit()
+        mail.send("reader@ngo.example", "Later", "Second message")
+        commit()
+        listed = mail.outbox()
+
+    files = outbox_files(app)
+    assert len(files) == 2
+    stored = BytesParser(policy=policy.default).parsebytes(files[0].read_bytes())
+    assert stored["Subject"] == SUBJECT
+    assert stored.get_content() == BODY
+    assert [message.subject for message in listed] == ["Later", SUBJECT]
+    oldest = listed[1]
+    assert oldest.name == files[0].name
+    assert oldest.to == "focal.point@party.example"
+    assert oldest.body == BODY
+    assert oldest.date is not None
+    assert not oldest.failed
+
+
+def test_outbox_is_limited_to_the_newest(app):
+    use_outbox(app)
+    with app.app_context():
+        for n in range(3):
+            mail.send("reader@ngo.example", f"Message {n}", "Text")
+            commit()
+        assert [message.subject for message in mail.outbox(limit=2)] == ["Message 2", "Message 1"]
+
+
+def test_a_server_that_is_down_keeps_the_message_until_resent(app, smtp, caplog):
+    use_smtp(app, smtp)
+    add_send_route(app)
+
+    with caplog.at_level(logging.WARNING):
+        response = app.test_client().get("/_test/send")
+
+    assert response.status_code == 200
+    assert len(outbox_files(app, failed=True)) == 2
+    assert sum("not delivered" in record.getMessage() for record in caplog.records) == 2
+    with app.app_context():
+        listed = mail.outbox()
+        assert {message.subject for message in listed} == {SUBJECT, "Second"}
+        assert all(message.failed for message in listed)
+        assert mail.resend_failed() == 0
+
+    smtp.start()
+    with app.app_context():
+        assert mail.resend_failed() == 2
+        assert mail.resend_failed() == 0
+        assert mail.outbox() == []
+
+    assert sorted(message["Subject"] for message in smtp.inbox.messages) == sorted([SUBJECT, "Second"])
+    delivered = next(message for message in smtp.inbox.messages if message["Subject"] == SUBJECT)
+    assert delivered["To"] == "focal.point@party.example"
+    assert delivered.get_content() == BODY
+
+
+def test_mail_resend_command_delivers_the_kept_messages(app, smtp, runner):
+    use_smtp(app, smtp)
+    with app.app_context():
+        mail.send("focal.point@party.example", SUBJECT, BODY)
+        commit()
+    smtp.start()
+
+    result = runner.invoke(args=["mail-resend"])
+
+    assert result.exit_code == 0, result.output
+    assert "Resent 1 e-mail(s)." in result.output
+    assert [message["Subject"] for message in smtp.inbox.messages] == [SUBJECT]
+    assert outbox_files(app, failed=True) == []
+
+
+@pytest.mark.parametrize(
+    ("to", "subject"),
+    [
+        ("victim@party.example\r\nBcc: everyone@elsewhere.example", "Subject"),
+        ("victim@party.example\nBcc: everyone@elsewhere.example", "Subject"),
+        ("victim@party.example", "Subject\r\nBcc: everyone@elsewhere.example"),
+        ("victim@party.example", "Subject\nBcc: everyone@elsewhere.example"),
+        ("victim@party.example", "Subject\u2028Bcc: everyone@elsewhere.example"),
+        ("victim@party.example, everyone@elsewhere.example", "Subject"),
+        ("not an address", "Subject"),
+    ],
+)
+def test_header_injection_is_refused(app, to, subject):
+    use_outbox(app)
+    with app.app_context():
+        with pytest.raises(ValueError):
+            mail.send(to, subject, "Body")
+        commit()
+    assert outbox_files(app) == []

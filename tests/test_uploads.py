@@ -1,0 +1,455 @@
+"""Uploads: real files are checked by their content, stored atomically, carried across form
+re-renders by signed tokens, and swept when no record ever came to reference them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import os
+import stat
+import struct
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+from flask import request
+from werkzeug.datastructures import FileStorage
+
+from registry import storage, uploads
+from registry.db import session
+from registry.models import File
+from registry.storage import Refused
+from seed.documents import write_docx, write_pdf
+
+from .factories import make_record
+
+MB = 1024 * 1024
+SECRET = "test-secret-key"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ODT = "application/vnd.oasis.opendocument.text"
+DAY = dt.timedelta(days=1)
+
+
+# Real files --------------------------------------------------------------------------------------
+
+
+def png_bytes() -> bytes:
+    """A real 1×1 white PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\xff\xff"))
+        + chunk(b"IEND", b"")
+    )
+
+
+# The start of a JPEG (SOI, then a JFIF APP0 segment) and its end (EOI).
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+
+def upload(data: bytes, filename: str = "plan.pdf") -> FileStorage:
+    """What Werkzeug hands a view for one file field of a form."""
+    return FileStorage(stream=io.BytesIO(data), filename=filename)
+
+
+def pdf_bytes(tmp_path: Path) -> bytes:
+    path = tmp_path / "source.pdf"
+    write_pdf(path, "Plan d'action", "Le pangolin saisi est placé au centre de sauvetage.")
+    return path.read_bytes()
+
+
+def write_zip(path: Path, parts: dict[str, bytes | str], method: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", method) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return path
+
+
+def docx_parts() -> dict[str, bytes | str]:
+    """The parts of a minimal Word document."""
+    return {"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"}
+
+
+def write_zeros_member(archive: zipfile.ZipFile, name: str, megabytes: int) -> None:
+    """Stream ``megabytes`` of zeros into ``archive`` (deflated about 1000 to 1) without holding them."""
+    zeros = bytes(MB)
+    with archive.open(name, "w") as member:
+        for _ in range(megabytes):
+            member.write(zeros)
+
+
+def leftovers(files_dir: Path) -> list[str]:
+    """Everything in the files folder, temporary files included."""
+    return sorted(p.name for p in files_dir.iterdir()) if files_dir.exists() else []
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DOCX holding one member of 300 MB of zeros: about 300 KB on disk."""
+    path = tmp_path_factory.mktemp("bomb") / "report.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in docx_parts().items():
+            archive.writestr(name, content)
+        write_zeros_member(archive, "word/media/image1.png", 300)
+    return path
+
+
+# Accepted ----------------------------------------------------------------------------------------
+
+
+def test_a_real_pdf_is_accepted_with_its_hash(tmp_path):
+    data = pdf_bytes(tmp_path)
+    files_dir = tmp_path / "files"
+    staged = uploads.accept(upload(data, "Plan d'action.pdf"), files_dir, 50 * MB)
+    assert staged.media_type == "application/pdf"
+    assert staged.size == len(data)
+    assert staged.sha256 == hashlib.sha256(data).hexdigest()
+    assert staged.original_name == "Plan d'action.pdf"
+    stored = files_dir / staged.stored_name
+    assert stored.read_bytes() == data
+    assert storage.is_stored_name(staged.stored_name)
+    # Confidential contracts live here: readable by the app's own user only.
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert leftovers(files_dir) == [staged.stored_name]
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "media_type"),
+    [
+        (png_bytes(), "photo.png", "image/png"),
+        (png_bytes(), "looks-like-a.pdf", "image/png"),
+        (JPEG, "photo.jpeg", "image/jpeg"),
+        (JPEG, "no extension", "image/jpeg"),
+    ],
+)
+def test_images_are_recognised_by_their_content_not_their_name(tmp_path, data, filename, media_type):
+    staged = uploads.accept(upload(data, filename), tmp_path, MB)
+    assert staged.media_type == media_type
+    assert staged.original_name == filename
+
+
+def test_office_documents_are_recognised(tmp_path):
+    write_docx(tmp_path / "plan.docx", "Plan", "Body")
+    write_zip(tmp_path / "sheet.xlsx", {"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<workbook/>"})
+    write_zip(
+        tmp_path / "note.odt",
+        {"mimetype": "application/vnd.oasis.opendocument.text", "content.xml": "<office:document-content/>"},
+        zipfile.ZIP_STORED,
+    )
+    found = {name: storage.sniff(tmp_path / name) for name in ("plan.docx", "sheet.xlsx", "note.odt")}
+    assert found == {"plan.docx": DOCX, "sheet.xlsx": XLSX, "note.odt": ODT}
+
+
+def test_a_document_with_an_embedded_workbook_is_accepted(tmp_path):
+    # A chart in a Word document keeps its data as a whole XLSX inside the DOCX: a zip in a zip.
+    workbook = write_zip(tmp_path / "chart.xlsx", {"xl/workbook.xml": "<workbook/>"}).read_bytes()
+    parts = {**docx_parts(), "word/embeddings/Microsoft_Excel_Worksheet.xlsx": workbook}
+    assert storage.sniff(write_zip(tmp_path / "with-chart.docx", parts)) == DOCX
+
+
+# Refused, with the reason ------------------------------------------------------------------------
+
+
+def test_a_text_file_named_pdf_is_refused_with_the_reason(tmp_path):
+    files_dir = tmp_path / "files"
+    with pytest.raises(Refused) as refused:
+        uploads.accept(upload(b"Dear colleagues, please find the plan attached.", "plan.pdf"), files_dir, MB)
+    assert refused.value.code == "unsupported"
+    assert str(refused.value) == "Only PDF, DOCX, ODT, XLSX, JPEG and PNG files are accepted."
+    assert leftovers(files_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "says"),
+    [
+        (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\n", "damaged_pdf", "damaged or incomplete"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 16, "damaged_image", "image is damaged"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504, "legacy_office", "(.doc, .xls)"),
+        (b"PK\x03\x04" + b"\x00" * 100, "damaged_document", "damaged"),
+        (b"", "empty", "The file is empty."),
+    ],
+)
+def test_damaged_and_unsupported_files_are_refused_saying_why(tmp_path, data, code, says):
+    files_dir = tmp_path / "files"
+    with pytest.raises(Refused) as refused:
+        uploads.accept(upload(data, "document.pdf"), files_dir, MB)
+    assert refused.value.code == code
+    assert says in str(refused.value)
+    assert leftovers(files_dir) == []
+
+
+@pytest.mark.parametrize("given", [None, upload(b"", ""), upload(b"%PDF-", "   ")])
+def test_a_form_without_a_file_is_refused(tmp_path, given):
+    with pytest.raises(Refused) as refused:
+        uploads.accept(given, tmp_path, MB)
+    assert refused.value.code == "no_file"
+    assert str(refused.value) == "No file was included: choose a file to upload."
+
+
+def test_a_docx_zip_bomb_is_refused_quickly_without_expanding_it(tmp_path, bomb):
+    files_dir = tmp_path / "files"
+    started = time.monotonic()
+    with pytest.raises(Refused) as refused:
+        with bomb.open("rb") as source:
+            storage.store(files_dir, source, 50 * MB)
+    assert time.monotonic() - started < 2
+    assert refused.value.code == "zip_bomb"
+    assert "zip bomb" in str(refused.value)
+    assert leftovers(files_dir) == []
+
+
+def test_a_bomb_is_judged_from_its_directory_alone(tmp_path, bomb):
+    # Garble the compressed zeros: expanding them now fails, so a "zip bomb" verdict (rather than
+    # "damaged") shows that nothing was expanded to reach it.
+    data = bytearray(bomb.read_bytes())
+    data[100_000:200_000] = b"\xff" * 100_000
+    garbled = tmp_path / "garbled.docx"
+    garbled.write_bytes(bytes(data))
+    with pytest.raises(Refused) as refused:
+        storage.sniff(garbled)
+    assert refused.value.code == "zip_bomb"
+
+
+def test_one_member_with_a_huge_ratio_is_refused_even_when_the_totals_look_fine(tmp_path):
+    # 1 MB of noise stored plus 100 MB of zeros: 101 MB in all (under the 200 MB cap) from about
+    # 1.1 MB (a ratio under 100 overall), but one member expands a thousandfold.
+    path = tmp_path / "mixed.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in docx_parts().items():
+            archive.writestr(name, content)
+        archive.writestr("word/media/noise.bin", os.urandom(MB), zipfile.ZIP_STORED)
+        write_zeros_member(archive, "word/media/zeros.bin", 100)
+    with pytest.raises(Refused) as refused:
+        storage.sniff(path)
+    assert refused.value.code == "zip_bomb"
+
+
+def test_too_many_members_are_refused(tmp_path):
+    parts: dict[str, bytes | str] = {**docx_parts()}
+    parts.update({f"word/media/{n}.xml": "" for n in range(storage.MAX_MEMBERS)})
+    with pytest.raises(Refused) as refused:
+        storage.sniff(write_zip(tmp_path / "many.docx", parts))
+    assert refused.value.code == "too_many_parts"
+    assert str(refused.value) == "The document is made of too many parts (more than 10000)."
+
+
+def test_a_bomb_inside_an_embedded_document_is_refused(tmp_path):
+    inner = tmp_path / "inner.xlsx"
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        write_zeros_member(archive, "xl/media/zeros.bin", 50)
+    # Stored, so the outer archive's own figures look harmless.
+    outer = tmp_path / "outer.docx"
+    with zipfile.ZipFile(outer, "w", zipfile.ZIP_STORED) as archive:
+        for name, content in docx_parts().items():
+            archive.writestr(name, content)
+        archive.write(inner, "word/embeddings/Microsoft_Excel_Worksheet.xlsx")
+    with pytest.raises(Refused) as refused:
+        storage.sniff(outer)
+    assert refused.value.code == "zip_bomb"
+
+
+def test_archives_nested_too_deeply_are_refused(tmp_path):
+    content = write_zip(tmp_path / "0.zip", {"a.xml": "<a/>"}).read_bytes()
+    for level in range(1, storage.MAX_NESTING + 1):
+        content = write_zip(tmp_path / f"{level}.zip", {"nested.zip": content}).read_bytes()
+    with pytest.raises(Refused) as refused:
+        storage.sniff(write_zip(tmp_path / "deep.docx", {**docx_parts(), "word/embeddings/x.zip": content}))
+    assert refused.value.code == "nested_too_deep"
+
+
+class EndlessZeros:
+    """A client that keeps sending: the upload never ends, so it must be cut off while streaming."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = 1 << 16 if size < 0 else size
+        self.sent += size
+        return b"%PDF-" + bytes(size - 5) if self.sent == size else bytes(size)
+
+
+def test_an_oversized_upload_is_refused_while_streaming_and_leaves_nothing(tmp_path):
+    files_dir = tmp_path / "files"
+    source = EndlessZeros()
+    with pytest.raises(Refused) as refused:
+        uploads.accept(FileStorage(stream=source, filename="huge.pdf"), files_dir, 2 * MB)  # type: ignore[arg-type]
+    assert refused.value.code == "too_large"
+    assert str(refused.value) == "The file is larger than the limit of 2 MB."
+    assert source.sent <= 2 * MB + (1 << 16)
+    assert leftovers(files_dir) == []
+
+
+def test_a_file_of_exactly_the_limit_is_accepted(tmp_path):
+    data = pdf_bytes(tmp_path)
+    staged = uploads.accept(upload(data), tmp_path / "files", len(data))
+    assert staged.size == len(data)
+    with pytest.raises(Refused):
+        uploads.accept(upload(data), tmp_path / "files", len(data) - 1)
+    assert leftovers(tmp_path / "files") == [staged.stored_name]
+
+
+def test_a_form_post_is_accepted_within_the_configured_file_size(app, tmp_path):
+    assert app.config["MAX_FILE_SIZE"] == 50 * MB
+    data = pdf_bytes(tmp_path)
+    body = {"title": "Plan", "document": (io.BytesIO(data), "Plan national.pdf", "text/plain")}
+    with app.test_request_context("/", method="POST", data=body, content_type="multipart/form-data"):
+        files_dir = Path(app.config["FILES_DIR"])
+        staged = uploads.accept(request.files["document"], files_dir, app.config["MAX_FILE_SIZE"])
+    # The browser's claimed type counts for nothing.
+    assert (staged.media_type, staged.original_name, staged.size) == (
+        "application/pdf",
+        "Plan national.pdf",
+        len(data),
+    )
+
+
+# Names -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("C:\\Users\\agent\\Plan national.pdf", "Plan national.pdf"),
+        ("../../etc/pass\x00wd.pdf", "passwd.pdf"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),
+        ("prote\u0301ge\u0301.pdf", "protégé.pdf"),
+        ("\x00\x01", "document.pdf"),
+        ("..", "document.pdf"),
+        ("a" * 300 + ".pdf", "a" * 251 + ".pdf"),
+    ],
+)
+def test_original_names_are_kept_clean(tmp_path, given, kept):
+    assert uploads.accept(upload(pdf_bytes(tmp_path), given), tmp_path / "files", MB).original_name == kept
+
+
+# Carried across re-renders -----------------------------------------------------------------------
+
+
+def staged_pdf(tmp_path: Path) -> uploads.Staged:
+    return uploads.accept(upload(pdf_bytes(tmp_path)), tmp_path / "files", MB)
+
+
+def test_a_signed_upload_comes_back_intact(tmp_path):
+    staged = staged_pdf(tmp_path)
+    token = uploads.sign(staged, SECRET)
+    assert uploads.unsign(token, SECRET) == staged
+    assert uploads.unsign(token, SECRET, files_dir=tmp_path / "files") == staged
+
+
+def test_a_tampered_or_foreign_token_gives_nothing(tmp_path):
+    token = uploads.sign(staged_pdf(tmp_path), SECRET)
+    payload, _, signature = token.rpartition(".")
+    flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
+    for bad in (
+        flipped + "." + signature,
+        token[:-2],
+        token + "x",
+        "",
+        "not.a.token",
+        None,
+        12,
+    ):
+        assert uploads.unsign(bad, SECRET) is None, bad
+    assert uploads.unsign(token, "another-secret") is None
+
+
+def test_an_expired_token_gives_nothing(tmp_path):
+    token = uploads.sign(staged_pdf(tmp_path), SECRET)
+    time.sleep(1.1)
+    assert uploads.unsign(token, SECRET, max_age=0) is None
+    assert uploads.unsign(token, SECRET, max_age=60) is not None
+
+
+def test_a_token_whose_file_is_gone_gives_nothing(tmp_path):
+    staged = staged_pdf(tmp_path)
+    token = uploads.sign(staged, SECRET)
+    storage.remove(tmp_path / "files", staged.stored_name)
+    assert uploads.unsign(token, SECRET, files_dir=tmp_path / "files") is None
+
+
+def test_reading_a_token_back_keeps_its_file_from_the_sweep(tmp_path):
+    staged = staged_pdf(tmp_path)
+    path = tmp_path / "files" / staged.stored_name
+    old = time.time() - 2 * DAY.total_seconds()
+    os.utime(path, (old, old))
+    uploads.unsign(uploads.sign(staged, SECRET), SECRET, files_dir=tmp_path / "files")
+    assert path.stat().st_mtime > time.time() - 60
+
+
+# Messages ----------------------------------------------------------------------------------------
+
+
+def test_refusals_read_in_english_anywhere_and_through_the_view_helper(app):
+    refused = Refused("too_large", limit="50")
+    assert str(refused) == uploads.reason(refused) == "The file is larger than the limit of 50 MB."
+    # The CLI: an app context, no request.
+    with app.app_context():
+        assert uploads.reason(refused) == str(refused)
+    with app.test_request_context("/?lang=fr"):
+        assert uploads.reason(refused).startswith(("The file", "Le fichier"))
+        assert "50" in uploads.reason(refused)
+
+
+# The sweep ---------------------------------------------------------------------------------------
+
+
+def age(path: Path, days: float) -> None:
+    then = time.time() - days * DAY.total_seconds()
+    os.utime(path, (then, then))
+
+
+def test_sweep_removes_only_old_unreferenced_files(app):
+    files_dir = Path(app.config["FILES_DIR"])
+    with app.app_context():
+        record = make_record(files=[{"path": "plan.pdf", "language": "en", "text": "Plan"}])
+        (kept_file,) = record.files
+        referenced = kept_file.stored_name
+    abandoned = uploads.accept(upload(JPEG, "photo.jpg"), files_dir, MB).stored_name
+    young = uploads.accept(upload(JPEG, "photo.jpg"), files_dir, MB).stored_name
+    crashed = f".incoming-{'ab' * 16}"
+    (files_dir / crashed).write_bytes(b"half a file")
+    writing = f".incoming-{'cd' * 16}"
+    (files_dir / writing).write_bytes(b"being written")
+    # Not a name that storage gives: the sweep never touches it, however old.
+    stranger = files_dir / "README"
+    stranger.write_text("kept")
+    for name in (referenced, abandoned, crashed, "README"):
+        age(files_dir / name, 3)
+
+    with app.app_context():
+        removed = uploads.sweep(session, files_dir, DAY)
+        assert removed == sorted([abandoned, crashed])
+        assert session.get(File, kept_file.id).stored_name == referenced
+    assert leftovers(files_dir) == sorted([referenced, young, writing, "README"])
+    assert (files_dir / referenced).read_bytes().startswith(b"%PDF-")
+
+
+def test_sweep_of_a_missing_folder_removes_nothing(app, tmp_path):
+    with app.app_context():
+        assert uploads.sweep(session, tmp_path / "nowhere", DAY) == []
+
+
+def test_sweep_files_command(app, runner):
+    files_dir = Path(app.config["FILES_DIR"])
+    staged = uploads.accept(upload(JPEG, "photo.jpg"), files_dir, MB)
+    result = runner.invoke(args=["sweep-files"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Removed 0 unreferenced file(s)."
+    age(files_dir / staged.stored_name, 2)
+    result = runner.invoke(args=["sweep-files", "--older-than-hours", "36"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Removed 1 unreferenced file(s)."
+    assert leftovers(files_dir) == []
+    # Sooner than a token lives would delete files that forms still carry.
+    assert runner.invoke(args=["sweep-files", "--older-than-hours", "1"]).exit_code != 0
