@@ -455,7 +455,7 @@ def test_file_text_is_searchable_within_its_tier(app, tmp_path):
 def test_failed_extraction_is_recorded_and_shown_to_the_secretariat(app, tmp_path):
     import json
 
-    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a PDF\n")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a PDF\n%%EOF\n")
     (tmp_path / "in.json").write_text(
         json.dumps(
             {"records": [record_data(title="Broken file", files=[{"path": "broken.pdf", "language": "en"}])]}

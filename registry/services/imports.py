@@ -116,7 +116,7 @@ def _check(viewer: Viewer, payload: Any, base_dir: Path) -> tuple[list[dict[str,
         for number, entry in enumerate(data["files"], start=1):
             resolved = _resolve_file(base_dir, entry["path"])
             if isinstance(resolved, str):
-                problems.append(f"{label}: files.{number}.path: {entry['path']}: {resolved}.")
+                problems.append(f"{label}: files.{number}.path: {entry['path']}: {resolved.rstrip('.')}.")
             else:
                 entry["resolved"] = resolved
         cleaned.append(data)
