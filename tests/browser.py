@@ -154,3 +154,12 @@ def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.locator("#password").fill(password)
     page.locator("main form[action$='/login'] button[type=submit]").click()
     expect(page.locator("form[action$='/logout'] button[type=submit]")).to_be_visible()
+
+
+def assert_clean(traffic: Traffic, live_server: str) -> None:
+    """Nothing failed in the page or on the server, and every request went to the live server."""
+    assert traffic.requests, "no request was recorded"
+    assert traffic.foreign(live_server) == []
+    assert traffic.console_errors == []
+    assert traffic.page_errors == []
+    assert traffic.server_errors == []

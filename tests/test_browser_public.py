@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from .browser import Traffic, open_page, sign_in, watch
+from .browser import assert_clean, open_page, sign_in, watch
 from .factories import make_record, make_user
 
 PANGOLIN = "Quarantine protocol for seized pangolins"
@@ -42,17 +42,6 @@ def search_and_open(page: Page, live_server: str) -> None:
     expect(page.get_by_text(TORTOISE)).to_have_count(0)
     hit.click()
     expect(page.locator("h1")).to_have_text(PANGOLIN)
-
-
-def assert_clean(traffic: Traffic, live_server: str) -> None:
-    """Nothing failed in the page or on the server, and every request went to the live server."""
-    assert traffic.requests, "no request was recorded"
-    assert traffic.foreign(live_server) == []
-    # The app has no favicon: Chromium's own request for /favicon.ico answers 404, which it logs as an error.
-    favicon = f"[{live_server}/favicon.ico]"
-    assert [error for error in traffic.console_errors if not error.endswith(favicon)] == []
-    assert traffic.page_errors == []
-    assert traffic.server_errors == []
 
 
 def test_search_open_and_switch_to_french(page: Page, live_server: str) -> None:
