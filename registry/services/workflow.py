@@ -189,8 +189,13 @@ def _check_files(record: Record | None, entries: list[FileEntry]) -> None:
         raise Invalid({"files": errors})
 
 
-def _sync_files(record: Record, entries: list[FileEntry], files_dir: Any) -> list[File]:
-    """Make the record's files those of ``entries``: update kept ones, add uploads, drop the rest."""
+def _sync_files(
+    record: Record, entries: list[FileEntry], files_dir: Any, keep_pending: bool = False
+) -> list[File]:
+    """Make the record's files those of ``entries``: update kept ones, add uploads, drop the rest.
+
+    With ``keep_pending``, unlisted uploads of the Party's pending revision stay with that revision.
+    """
     by_id = {f.id: f for f in record.files}
     kept: list[File] = []
     added: list[File] = []
@@ -207,8 +212,9 @@ def _sync_files(record: Record, entries: list[FileEntry], files_dir: Any) -> lis
                 False,
             )
         kept.append(file)
-    removed = [f for f in record.files if f not in kept]
-    record.files = kept
+    waiting = [f for f in record.files if keep_pending and f.pending and f not in kept]
+    removed = [f for f in record.files if f not in kept and f not in waiting]
+    record.files = kept + waiting
     if added:
         extract_texts(files_dir, added)
     for file in removed:
@@ -266,7 +272,8 @@ def save_record(
         return record
     before = (record.tier, dict(record.field_tiers or {}))
     _apply(record, data, taxa)
-    removed = _sync_files(record, files, files_dir)
+    # Correcting the live record leaves the Party's revision, and the uploads it waits with, alone.
+    removed = _sync_files(record, files, files_dir, keep_pending=True)
     if record.status == "published":
         # The Secretariat's own correction of a published record: a new version at once.
         record.peak_tier = policy.strictest(record.peak_tier, record.tier)
@@ -367,11 +374,14 @@ def publish(viewer: Viewer, record: Record, files_dir: Any) -> Record:
                 {"revision": ["This version no longer passes the checks; return it to the Party."]}
             ) from exc
         _apply(record, data, _check_references(viewer, data))
+        # A file the Secretariat removed from the live record since the revision was saved stays removed.
+        attached = {f.id for f in record.files}
         _sync_files(
             record,
             [
                 FileEntry(language=s["language"], tier=s["tier"], title=s["title"], file_id=s["id"])
                 for s in shapes
+                if s["id"] in attached
             ],
             files_dir,
         )
