@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from html import unescape
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -71,7 +71,10 @@ def _check(response, url, markers):
 
 
 def _crawl(client, markers):
+    """Every page reachable from ``/``; of a page's query-string variants, those that bring a new
+    parameter value (every facet, filter, sort, language and page link), not every combination."""
     seen: set[str] = set()
+    pairs: set[tuple[str, str, str]] = set()
     queue = deque(["/"])
     while queue and len(seen) < MAX_PAGES:
         url = queue.popleft()
@@ -86,6 +89,12 @@ def _crawl(client, markers):
             parts = urlsplit(target)
             if parts.netloc or not parts.path.startswith("/") or parts.path.startswith("/logout"):
                 continue
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            # Every page links to the sign-in page with itself as ``next``: one of those is enough.
+            new = {(parts.path, key, "" if key == "next" else value) for key, value in query} - pairs
+            if parts.query and not new:
+                continue
+            pairs.update(new)
             queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))
     return seen
 
