@@ -26,9 +26,9 @@ from .factories import PASSWORD, import_payload, make_record, make_user, record_
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _ids(app, q, viewer=None, **filters):
+def _ids(app, q, viewer=None, per_page=500, **filters):
     with app.test_request_context():
-        results = run_search(viewer, SearchParams(q=q, per_page=500, **filters))
+        results = run_search(viewer, SearchParams(q=q, per_page=per_page, **filters))
         return [hit.record.id for hit in results.hits], results
 
 
@@ -248,6 +248,28 @@ def test_counts_exclude_filtered_documents(app):
     assert all_results.total == 2 and filtered.total == len(ids) == 1
     assert filtered.facets["type"] == {"sop": 1}
 
+
+def test_or_and_prefix_count_every_match_beyond_the_first_page(app):
+    """Whoosh may swap a union for an intersection once the top page is full (score pruning): the
+    ranking survives that, the counts would not. Many more matches than a page, of unequal scores."""
+    with app.app_context():
+        import_payload(
+            [
+                record_data(title=f"Union probe {'lorikeet ' * (1 + i % 4)}", summary=f"Entry {i}.")
+                for i in range(30)
+            ]
+            + [
+                record_data(title=f"Union probe {'lorisidae ' * (1 + i % 3)}", summary=f"Other {i}.")
+                for i in range(25)
+            ]
+            + [record_data(title="Union probe lorikeet lorisidae", summary="Both.")]
+        )
+    for query in ("lorikeet OR lorisidae", "lori*"):
+        ids, results = _ids(app, query, per_page=5)
+        assert results.total == 56, query
+        assert len(ids) == 5
+        assert sum(results.facets["type"].values()) == 56
+    assert _ids(app, "lorikeet")[1].total == 31
 
 def test_time_limit_flags_partial_results(searchable, monkeypatch):
     from registry.services import search as search_service

@@ -89,13 +89,15 @@ class _OutOfTime(Exception):
 class _FacetingCollector(TopCollector):
     """One pass over the matches: apply the facet filters, keep the facets for counting, score the rest.
 
-    Block-quality skipping is off: every match must be seen to be counted.
+    Block-quality skipping and matcher replacement are off: every match must be seen to be counted,
+    and once the top page is full Whoosh would otherwise turn an OR into an AND of its terms (their
+    scores alone can no longer reach the page), which keeps the ranking but drops matches from counts.
     """
 
     def __init__(
         self, indexes: search.TierIndexes, filters: dict[str, Any], limit: int, scored: bool, deadline: float
     ) -> None:
-        super().__init__(limit=limit, usequality=False)
+        super().__init__(limit=limit, usequality=False, replace=0)
         self.indexes, self.filters, self.scored, self.deadline = indexes, filters, scored, deadline
         self.kept: list[tuple[Any, str, str]] = []
 
