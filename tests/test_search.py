@@ -16,7 +16,7 @@ from registry import policy, search
 from registry.db import commit, session
 from registry.models import File, Record
 from registry.search.documents import document_for
-from registry.services import review
+from registry.services import workflow
 from registry.services.search import SearchParams, run_search
 
 from .canary import CONF, DRAFT, REG, load_canaries
@@ -24,6 +24,7 @@ from .conftest import BACKENDS, dispose, fresh_database, load_reference, login, 
 from .factories import PASSWORD, import_payload, make_record, make_user, record_data
 
 ROOT = Path(__file__).resolve().parent.parent
+REASON = "It names a private keeper."
 
 
 def _ids(app, q, viewer=None, per_page=500, **filters):
@@ -216,7 +217,7 @@ def test_reclassification_disappears_in_the_same_request_cycle(app):
     assert _ids(app, "reclassification probe")[0] == [record_id]
     client = app.test_client()
     with app.test_request_context():
-        review.raise_tier(_user(secretariat.email), session.get(Record, record_id), "confidential")
+        workflow.raise_tier(_user(secretariat.email), session.get(Record, record_id), "confidential", REASON)
         commit()
     assert _ids(app, "reclassification probe")[0] == []
     assert client.get(f"/records/{record_id}").status_code == 404
@@ -230,7 +231,7 @@ def test_stale_refresh_trap_is_avoided(app):
         secretariat = make_user("secretariat")
         first = search.indexes().searcher("public")
         assert first.up_to_date()
-        review.raise_tier(_user(secretariat.email), session.get(Record, record.id), "registered")
+        workflow.raise_tier(_user(secretariat.email), session.get(Record, record.id), "registered", REASON)
         commit()
         assert not first.up_to_date()
         second = search.indexes().searcher("public")
@@ -291,9 +292,9 @@ def test_rebuild_equals_incremental(app, runner):
             confidentiality={"level": "public", "fields": {"address": "public"}},
             details={"facility_type": "zoo", "operator": "Op", "city": "Town", "address": "1 Open Road"},
         )
-        review.raise_tier(secretariat, records[0], "confidential")
-        review.raise_tier(secretariat, records[1], "registered")
-        review.raise_tier(secretariat, centre, "registered", field="address")
+        workflow.raise_tier(secretariat, records[0], "confidential", REASON)
+        workflow.raise_tier(secretariat, records[1], "registered", REASON)
+        workflow.raise_tier(secretariat, centre, "registered", REASON, field="address")
         records[3].title = "Scripted change renamed"
         search.enqueue(records[3].id)
         records[4].status = "withdrawn"
@@ -352,6 +353,62 @@ def test_another_process_catches_up_from_the_outbox(app, tmp_path):
         record = make_record(title="Outbox probe from node one")
     assert _ids(other, "outbox probe")[0] == [record.id]
     dispose(other)
+
+
+def _commit_without_applying():
+    """Commit, leaving the index jobs to others (as when another worker of the node made the change)."""
+    session.commit()
+    session.info.pop("after_commit", None)
+    session.info.pop("index_jobs", None)
+
+
+def test_a_search_never_does_another_appliers_work(app):
+    """While another process of the node applies jobs, a search answers from the index as it is."""
+    from registry.search.index import _applier_lock
+
+    with app.app_context():
+        record = make_record(title="Applier probe")
+        record.title = "Applier probe renamed quokka"
+        search.enqueue(record.id)
+        _commit_without_applying()
+        folder = search.indexes().root
+    with _applier_lock(folder / "applier.lock", 0) as held:
+        assert held
+        assert _ids(app, "quokka")[0] == []
+    assert _ids(app, "quokka")[0] == [record.id]
+
+
+def test_a_search_waits_for_the_applier_when_text_leaves_a_tier(app):
+    """A pending tier raise: the search waits for the node's applier rather than count the record."""
+    import threading
+
+    from registry.search.index import _applier_lock
+
+    with app.app_context():
+        record = make_record(title="Wombat raise probe")
+        secretariat = make_user("secretariat")
+        folder = search.indexes().root
+    holding, release = threading.Event(), threading.Event()
+
+    def applier():  # another worker of the node, busy applying jobs of its own
+        with _applier_lock(folder / "applier.lock", 0):
+            holding.set()
+            release.wait(5)
+
+    other = threading.Thread(target=applier)
+    other.start()
+    holding.wait(5)
+    try:
+        with app.app_context():
+            officer = _user(secretariat.email)
+            workflow.raise_tier(officer, session.get(Record, record.id), "confidential", REASON)
+            _commit_without_applying()
+        threading.Timer(0.3, release.set).start()
+        ids, results = _ids(app, "wombat")
+        assert ids == [] and results.total == 0 and sum(results.facets["type"].values()) == 0
+    finally:
+        release.set()
+        other.join()
 
 
 CRASH = textwrap.dedent(

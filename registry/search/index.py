@@ -11,6 +11,7 @@ one twice is harmless: after a crash the index simply catches up again.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pickle
@@ -20,11 +21,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload, undefer
 from whoosh import index as whoosh_index
 from whoosh.fields import ID, STORED, TEXT, Schema
@@ -40,6 +43,9 @@ from .writer import add_documents, open_writer
 # A job id still missing after this long belongs to a transaction that rolled back.
 GAP_PATIENCE_S = 120.0
 WRITER_TIMEOUT_S = 2.0
+# How long the process that committed a change waits for another applier of the node to finish.
+APPLY_WAIT_S = 30.0
+REBUILD_SWAP_WAIT_S = 600.0
 
 
 # Bump when the schema or the analysis changes: indexes of another version are rebuilt by themselves.
@@ -183,11 +189,40 @@ class _WorkerSinks:
             raise RuntimeError(f"the index writer of {', '.join(failed)} failed")
 
 
+@contextmanager
+def _applier_lock(path: Path, wait: float) -> Iterator[bool]:
+    """Hold the node's right to apply outbox jobs, waiting up to ``wait`` seconds; yields whether held.
+
+    An exclusive ``flock`` on one file of ``INDEX_DIR``: one applier at a time among every process and
+    thread of the node (each takes it on a descriptor of its own), released by the system if its
+    holder dies, so a killed worker never blocks the others.
+    """
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.005)
+        try:
+            yield True
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
 class TierIndexes:
     """The indexes of one ``INDEX_DIR``: opening, searching, catching up, rebuilding, checking."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._applier = root / "applier.lock"
         self._lock = threading.Lock()
         self._open: dict[str, tuple[str, Any]] = {}
         # One searcher per tier and thread: a Whoosh searcher's file handles are not shared safely.
@@ -279,13 +314,51 @@ class TierIndexes:
                 return True
         return False
 
-    def catch_up(self, session: Session, writer_timeout: float = WRITER_TIMEOUT_S) -> bool:
-        """Apply the outbox jobs each tier has not applied yet. False if another process holds a writer."""
-        if any(
+    def before_search(self, session: Session) -> None:
+        """Catch up before a search, without doing another applier's work or waiting for it.
+
+        When another process of the node is applying jobs (the one that committed them, usually),
+        the search reads the index as it is: new text becomes searchable when that applier is done,
+        within a second. Two cases wait for it instead: an index that does not exist yet, and a
+        pending job that takes text out of a tier (a tier raised, a record withdrawn), so that a
+        reclassified record never counts in another worker's results.
+        """
+        if not self.behind(session):
+            return
+        if self.catch_up(session, wait=0):
+            return
+        if self._missing() or self._hiding_pending(session):
+            self.catch_up(session)
+
+    def _missing(self) -> bool:
+        return any(
             self.folder(tier) is None or Meta.read(self.folder(tier)).schema != SCHEMA_VERSION
             for tier in TIERS
-        ):
-            self.rebuild(session)
+        )
+
+    def _hiding_pending(self, session: Session) -> bool:
+        """Whether a job not yet applied by every tier takes text out of a tier."""
+        metas = [Meta.read(folder) for tier in TIERS if (folder := self.folder(tier)) is not None]
+        low = min(m.through for m in metas)
+        gaps = sorted({int(g) for m in metas for g in m.gaps})
+        pending = or_(IndexJob.id > low, IndexJob.id.in_(gaps))
+        return bool(session.scalar(select(exists().where(pending, IndexJob.purge))))
+
+    def catch_up(
+        self, session: Session, wait: float = APPLY_WAIT_S, writer_timeout: float = WRITER_TIMEOUT_S
+    ) -> bool:
+        """Apply the outbox jobs each tier has not applied yet, as the node's one applier.
+
+        Waits up to ``wait`` seconds for another applier to finish first. False when it did not get
+        its turn, or another process held a Whoosh writer.
+        """
+        with _applier_lock(self._applier, wait) as held:
+            return held and self._catch_up(session, writer_timeout)
+
+    def _catch_up(self, session: Session, writer_timeout: float) -> bool:
+        # The metas are read here, under the lock: another applier may have done the work meanwhile.
+        if self._missing():
+            self._rebuild(session, TIERS, holding=True)
             return True
         head = session.scalar(select(func.max(IndexJob.id))) or 0
         metas = {tier: Meta.read(self.folder(tier)) for tier in TIERS}  # type: ignore[arg-type]
@@ -349,10 +422,16 @@ class TierIndexes:
     def rebuild(self, session: Session, tiers: tuple[str, ...] = TIERS) -> dict[str, int]:
         """Build ``tiers`` from scratch into new directories and swap them in; searches keep working.
 
-        Documents are derived here, through the policy, a batch of records at a time; writing the
-        index is CPU-bound pure Python, so for a large registry each tier is written by a worker
-        process fed through a pipe while the next batch is derived.
+        The build runs beside the live indexes, which go on applying jobs; the swap waits for the
+        applier's turn, so that no applier writes the old directory's progress into the new one.
+        Raises RuntimeError if that turn does not come within ten minutes.
         """
+        return self._rebuild(session, tiers, holding=False)
+
+    def _rebuild(self, session: Session, tiers: tuple[str, ...], holding: bool) -> dict[str, int]:
+        """Documents are derived here, through the policy, a batch of records at a time; writing the
+        index is CPU-bound pure Python, so for a large registry each tier is written by a worker
+        process fed through a pipe while the next batch is derived."""
         head = session.scalar(select(func.max(IndexJob.id))) or 0
         ids = list(session.scalars(select(Record.id).order_by(Record.id)))
         folders = {tier: str(self._new_folder(tier)) for tier in tiers}
@@ -371,10 +450,22 @@ class TierIndexes:
                     counts[tier] += len(documents)
                 reading.expunge_all()
         sinks.finish()
-        for tier, folder in folders.items():
+        for folder in folders.values():
             Meta(through=head).write(Path(folder))
-            self._swap(tier, Path(folder))
+        if holding:
+            self._swap_all(folders)
+            return counts
+        with _applier_lock(self._applier, REBUILD_SWAP_WAIT_S) as held:
+            if not held:
+                for folder in folders.values():
+                    shutil.rmtree(folder, ignore_errors=True)
+                raise RuntimeError("another process kept applying index jobs; the new indexes were dropped")
+            self._swap_all(folders)
         return counts
+
+    def _swap_all(self, folders: dict[str, str]) -> None:
+        for tier, folder in folders.items():
+            self._swap(tier, Path(folder))
 
     def status(self, session: Session) -> dict[str, dict[str, list[str]]]:
         """Per tier: records missing from the index, entries without a record, and stale entries."""

@@ -191,9 +191,7 @@ def run_search(viewer: Viewer | None, params: SearchParams) -> SearchResults:
     if tier is None:
         return SearchResults(hits=[], total=0, page=params.page, per_page=params.per_page, facets={})
     indexes = search.indexes()
-    if indexes.behind(session):
-        # Never wait for a writer: if another request holds it, that request is applying the jobs.
-        indexes.catch_up(session, writer_timeout=0)
+    indexes.before_search(session)
     searcher = indexes.searcher(tier)
     parsed = parse(params.q, searcher.reader())
     offset = (params.page - 1) * params.per_page
