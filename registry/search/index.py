@@ -93,11 +93,18 @@ class Meta:
         os.replace(temporary, folder / "outbox.json")
 
 
-def _load_records(session: Session, ids: list[str] | None) -> list[Record]:
-    stmt = select(Record).options(selectinload(Record.files).options(undefer(File.text)))
-    if ids is not None:
-        stmt = stmt.where(Record.id.in_(ids))
-    return list(session.scalars(stmt))
+def _load_records(session: Session, ids: list[str]) -> list[Record]:
+    stmt = select(Record).where(Record.id.in_(ids))
+    return list(session.scalars(stmt.options(selectinload(Record.files).options(undefer(File.text)))))
+
+
+def _in_batches(session: Session, ids: list[str]) -> Iterator[list[Record]]:
+    """The records ``ids`` with their files' text, a batch at a time, read in a session of their own
+    that forgets each batch, so memory stays flat however large the registry."""
+    with Session(bind=session.get_bind()) as reading:
+        for start in range(0, len(ids), REBUILD_BATCH):
+            yield _load_records(reading, ids[start : start + REBUILD_BATCH])
+            reading.expunge_all()
 
 
 def _rewrite_segments_with_deletions(writer, segments):  # type: ignore[no-untyped-def]
@@ -438,17 +445,14 @@ class TierIndexes:
         parallel = (os.cpu_count() or 1) > 1 and len(ids) > 200
         sinks = _WorkerSinks(folders) if parallel else _LocalSinks(folders)
         counts = dict.fromkeys(tiers, 0)
-        with Session(bind=session.get_bind()) as reading:
-            for start in range(0, len(ids), REBUILD_BATCH):
-                records = _load_records(reading, ids[start : start + REBUILD_BATCH])
-                for tier in tiers:
-                    documents = [d for d in (document_for(r, tier) for r in records) if d is not None]
-                    for document in documents:
-                        # The phrase field reads the body's text: sent once, restored by the writer.
-                        del document["pairs"]
-                    sinks.send(tier, documents)
-                    counts[tier] += len(documents)
-                reading.expunge_all()
+        for records in _in_batches(session, ids):
+            for tier in tiers:
+                documents = [d for d in (document_for(r, tier) for r in records) if d is not None]
+                for document in documents:
+                    # The phrase field reads the body's text: sent once, restored by the writer.
+                    del document["pairs"]
+                sinks.send(tier, documents)
+                counts[tier] += len(documents)
         sinks.finish()
         for folder in folders.values():
             Meta(through=head).write(Path(folder))
@@ -469,19 +473,22 @@ class TierIndexes:
 
     def status(self, session: Session) -> dict[str, dict[str, list[str]]]:
         """Per tier: records missing from the index, entries without a record, and stale entries."""
-        records = _load_records(session, None)
+        ids = list(session.scalars(select(Record.id).order_by(Record.id)))
+        expected: dict[str, dict[str, str]] = {tier: {} for tier in TIERS}
+        for records in _in_batches(session, ids):
+            for record in records:
+                for tier in TIERS:
+                    document = document_for(record, tier)
+                    if document is not None:
+                        expected[tier][record.id] = document["digest"]
         report: dict[str, dict[str, list[str]]] = {}
         for tier in TIERS:
-            expected = {}
-            for record in records:
-                document = document_for(record, tier)
-                if document is not None:
-                    expected[record.id] = document["digest"]
+            wanted = expected[tier]
             with self.index(tier).searcher() as searcher:
                 actual = {fields["id"]: fields["digest"] for fields in searcher.all_stored_fields()}
             report[tier] = {
-                "missing": sorted(set(expected) - set(actual)),
-                "orphaned": sorted(set(actual) - set(expected)),
-                "stale": sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k]),
+                "missing": sorted(set(wanted) - set(actual)),
+                "orphaned": sorted(set(actual) - set(wanted)),
+                "stale": sorted(k for k in set(wanted) & set(actual) if wanted[k] != actual[k]),
             }
         return report
