@@ -190,8 +190,14 @@ class Record(Base):
         lazy="selectin",
         order_by="RecordTranslation.language",
     )
+    # The record's live files and those its pending revision adds; files that only old versions
+    # still list (``File.retired``) are left out.
     files: Mapped[list[File]] = relationship(
-        back_populates="record", cascade="all, delete-orphan", lazy="selectin", order_by="File.created_at"
+        back_populates="record",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        primaryjoin="and_(Record.id == File.record_id, File.retired == false())",
+        order_by="File.created_at",
     )
     taxa: Mapped[list[Taxon]] = relationship(secondary=record_taxa, lazy="selectin", order_by="Taxon.name")
 
@@ -432,7 +438,8 @@ class File(Base):
     id: Mapped[str] = mapped_column(String(16), primary_key=True, default=lambda: new_id("f"))
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(Text, default="")
-    language: Mapped[str] = mapped_column(String(2))
+    # en, fr, es, or "other" for a language version in none of the three (``schemas.FILE_LANGUAGES``).
+    language: Mapped[str] = mapped_column(String(8))
     tier: Mapped[str] = mapped_column(String(12), default="public")
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -447,6 +454,9 @@ class File(Base):
     # Added in a revision of a published record: seen by no one but the Party and the Secretariat
     # until the revision is published.
     pending: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Dropped from the live record but listed by a kept version: kept, with its bytes, as the history
+    # that only the Party and the Secretariat read.
+    retired: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     record: Mapped[Record] = relationship(back_populates="files")
 

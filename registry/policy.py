@@ -152,7 +152,12 @@ def field_tier(record: Record, name: str) -> str:
 
 
 def file_tier(file: File) -> str:
-    """The effective tier of a file: never more open than its record."""
+    """The effective tier of a file: never more open than its record.
+
+    A file that only old versions list inherits, like them, the strictest tier the record ever had.
+    """
+    if file.retired:
+        return strictest(file.tier, file.record.tier, file.record.peak_tier)
     return strictest(file.tier, file.record.tier)
 
 
@@ -187,8 +192,9 @@ def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
             isinstance(obj, File)
             and _can_view(viewer, obj.record)
             and allows(tier_for(viewer, obj.record), file_tier(obj))
-            # A file added in a revision waits, like the revision, for publication.
-            and (not obj.pending or _keeps(viewer, obj.record))
+            # A file added in a revision waits, like the revision, for publication; one that only old
+            # versions list is history, which only the record's keepers read.
+            and (not (obj.pending or obj.retired) or _keeps(viewer, obj.record))
         )
     if action == "see_history":
         # Old versions, revisions and the trail of a record: its own Party and the Secretariat.
@@ -266,7 +272,10 @@ def published_at(select: Select[Any], tier: str | None) -> Select[Any]:
 def visible_files_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     """The rule of ``can(viewer, "download", file)`` as a SQL condition on ``File`` joined to ``Record``."""
     return _clause(
-        viewer, lambda tiers: and_(_published_in(tiers), File.tier.in_(tiers), File.pending == false())
+        viewer,
+        lambda tiers: and_(
+            _published_in(tiers), File.tier.in_(tiers), File.pending == false(), File.retired == false()
+        ),
     )
 
 

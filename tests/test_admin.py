@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from flask import current_app
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from registry import mail
 from registry.db import commit, session
 from registry.errors import Forbidden
-from registry.models import AuditEvent, Call, Record, RecordVersion, User
+from registry.models import AuditEvent, Call, File, Record, RecordVersion, User
 from registry.services import calls, workflow
 
 from .conftest import csrf_token, login, without_csrf
@@ -378,7 +380,7 @@ def test_a_raised_file_is_gone_for_the_public_at_once(app, people, secretariat):
         f"/admin/records/{record_id}/tier",
         {"target": f"file:{file_id}", "tier": "public", "reason": "x"},
     )
-    assert refused.status_code == 422 and "A tier can only be raised here." in _text(refused)
+    assert refused.status_code == 422 and "This is its tier already." in _text(refused)
     missing_reason = _post(
         secretariat, f"/admin/records/{record_id}/tier", {"target": f"file:{file_id}", "tier": "registered"}
     )
@@ -418,7 +420,11 @@ def test_a_raised_field_disappears_from_the_public_page(app, people, secretariat
     anonymous = app.test_client()
     assert "12 Heron Lane" in _text(anonymous.get(f"/records/{record_id}"))
     review = _text(secretariat.get(f"/admin/records/{record_id}"))
-    assert 'value="field:address"' in review and 'value="field:capacity"' not in review
+    assert 'value="field:address"' in review
+    # The capacity is at the strictest tier already: it may only become more open.
+    capacity = review[review.index('value="field:capacity"') :]
+    capacity = capacity[: capacity.index("</form>")]
+    assert '<optgroup label="Stricter">' not in capacity and '<optgroup label="More open">' in capacity
     for bad in (
         {"target": "field:nonsense", "tier": "registered", "reason": "x"},
         {"target": "../x", "tier": "x"},
@@ -433,13 +439,13 @@ def test_a_raised_field_disappears_from_the_public_page(app, people, secretariat
     page = _text(anonymous.get(f"/records/{record_id}"))
     assert "Coastal rescue centre" in page and "12 Heron Lane" not in page
     review = _text(secretariat.get(f"/admin/records/{record_id}"))
-    # Only stricter tiers are offered now.
+    # Stricter tiers are offered apart from more open ones; the current one is not offered.
     form = review[
         review.index('value="field:address"') : review.index("</form>", review.index('value="field:address"'))
     ]
-    assert (
-        'value="confidential"' in form and 'value="registered"' not in form and 'value="public"' not in form
-    )
+    stricter, more_open = form.split('<optgroup label="More open">')
+    assert 'value="confidential"' in stricter and 'value="public"' in more_open
+    assert 'value="registered"' not in form and 'value="public"' not in stricter
 
 
 # Trail, outbox and disclosures -----------------------------------------------------------------
@@ -700,3 +706,525 @@ def test_a_tier_raised_while_a_revision_waits_survives_its_publication(app, peop
     anonymous = app.test_client()
     assert _status(anonymous, f"/records/{record_id}") == 404
     assert _status(anonymous, f"/files/{file_id}") == 404
+
+
+# A revision made through the form -----------------------------------------------------------------
+
+
+class _FormFields(HTMLParser):
+    """What a browser sends for a page's record form when the user chooses no file."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.fields: list[tuple[str, str]] = []
+        self._in_form = False
+        self._textarea: str | None = None
+        self._text = ""
+        self._select: dict | None = None
+
+    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+        a = dict(attrs)
+        if tag == "form" and "record-form" in (a.get("class") or ""):
+            self._in_form = True
+        if not self._in_form:
+            return
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in ("file", "submit"):
+            if a.get("type") != "checkbox" or "checked" in a:
+                self.fields.append((name, a.get("value") or ""))
+        elif tag == "textarea" and name:
+            self._textarea, self._text = name, ""
+        elif tag == "select" and name:
+            self._select = {"name": name, "multiple": "multiple" in a, "first": None, "chosen": []}
+        elif tag == "option" and self._select is not None:
+            if self._select["first"] is None:
+                self._select["first"] = a.get("value") or ""
+            if "selected" in a:
+                self._select["chosen"].append(a.get("value") or "")
+
+    def handle_data(self, data):  # type: ignore[no-untyped-def]
+        if self._textarea is not None:
+            self._text += data
+
+    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+        if tag == "form":
+            self._in_form = False
+        elif tag == "textarea" and self._textarea is not None:
+            # Browsers drop the line break that follows <textarea>.
+            self.fields.append((self._textarea, self._text.removeprefix("\n")))
+            self._textarea = None
+        elif tag == "select" and self._select is not None:
+            chosen = self._select["chosen"]
+            if not chosen and not self._select["multiple"] and self._select["first"] is not None:
+                chosen = [self._select["first"]]
+            self.fields.extend((self._select["name"], value) for value in chosen)
+            self._select = None
+
+
+def _form_fields(page: str) -> list[tuple[str, str]]:
+    parser = _FormFields()
+    parser.feed(page)
+    return parser.fields
+
+
+CENTRE_DETAILS = {
+    "facility_type": "rescue_centre",
+    "operator": "Coastal Trust",
+    "city": "Port Town",
+    "subnational_region": "Western Cape",
+    "address": "3 Heron Lane",
+    "latitude": -33.9258,
+    "longitude": 18.4232,
+    "capacity": 120,
+    "contacts": [{"name": "Dr Naidoo", "function": "Vet", "email": "vet@centre.example", "phone": "+27 21"}],
+    "accreditations": ["PAAZA"],
+    "services": ["quarantine", "rehabilitation"],
+}
+
+
+@pytest.mark.parametrize("record_type", ["protocol", "rescue_centre"])
+def test_a_revision_made_through_the_form_shows_only_what_changed(app, people, secretariat, record_type):
+    with app.app_context():
+        record = make_record(
+            type=record_type,
+            title="Holding seized parrots",
+            issuing_bodies=["Wildlife Authority"],
+            date="2022-03-01",
+            translations=[{"language": "fr", "title": "Garde des perroquets saisis", "summary": "Comment."}],
+            confidentiality={"level": "public", "rule": "Section 4", "justification": "personal_data"}
+            if record_type == "protocol"
+            else {"level": "public", "fields": {"address": "registered", "capacity": "public"}},
+            details=CENTRE_DETAILS
+            if record_type == "rescue_centre"
+            else {"responsible_agency": "Customs", "stages": ["seizure"], "procedures": "Isolate.\nFeed."},
+            files=[{"path": "files/a.pdf", "language": "en", "tier": "public", "text": "Steps"}],
+        )
+        record_id = record.id
+    party = _signed_in(app, people["party"])
+    fields = _form_fields(_text(party.get(f"/submit/{record_id}")))
+    assert ("title", "Holding seized parrots") in fields
+    sent = [(name, "Holding and feeding seized parrots" if name == "title" else v) for name, v in fields]
+    response = party.post(f"/submit/{record_id}", data=MultiDict([*sent, ("action", "submit")]))
+    assert response.status_code == 302, _text(response)
+    rows = _diff_rows(_text(secretariat.get(f"/admin/records/{record_id}")))
+    assert list(rows) == ["Title"]
+
+
+# Tier changes in the trail -------------------------------------------------------------------------
+
+
+def _tier_events() -> list[tuple[str | None, str | None, str, str, str]]:
+    """The tier changes of the trail as (file id, field, old, new, reason), oldest first."""
+    return [
+        (e.file_id, e.detail.get("field"), e.detail["old"], e.detail["new"], e.detail["reason"])
+        for e in _events("tier_change")
+    ]
+
+
+def _edit(viewer: User, record: Record, tiers: dict[str, str], **changes) -> None:
+    """Save ``record`` as ``viewer`` with its files' tiers (by id) and ``changes`` to its shape."""
+    shape = workflow.working_shape(record)
+    files = [
+        workflow.FileEntry(f["language"], tiers.get(f["id"], f["tier"]), f["title"], file_id=f["id"])
+        for f in shape["files"]
+    ]
+    data = {key: value for key, value in shape.items() if key != "files"}
+    workflow.save_record(viewer, record, {**data, **changes}, files, _files_dir())
+
+
+TWO_FILES = [
+    {"path": "files/steps.pdf", "language": "en", "tier": "public", "text": "Quarantine steps"},
+    {"path": "files/annex.pdf", "language": "en", "tier": "public", "text": "Annex of holding pens"},
+]
+
+
+def test_a_file_tier_changed_by_an_edit_or_a_revision_is_in_the_trail(app, people):
+    with app.app_context():
+        record = make_record(title="Quarantine of seized parrots", files=TWO_FILES)
+        steps, annex = (f.id for f in record.files)
+        # The Secretariat's edit may raise tiers without more ado.
+        _edit(
+            _user(people["secretariat"]),
+            record,
+            {steps: "registered"},
+            confidentiality={"level": "registered"},
+        )
+        commit()
+        assert _tier_events() == [
+            (None, None, "public", "registered", ""),
+            (steps, None, "public", "registered", ""),
+        ]
+        party = _user(people["party"])
+        _edit(party, record, {annex: "confidential"}, title="Quarantine of seized parrots (2024)")
+        workflow.submit(party, record)
+        commit()
+        # The revision changes nothing until it is published.
+        assert len(_tier_events()) == 2 and session.get(File, annex).tier == "public"
+        workflow.publish(_user(people["secretariat"]), record, _files_dir())
+        commit()
+        assert _tier_events()[2:] == [(annex, None, "public", "confidential", "published revision")]
+        # A Party lowers the tiers of its own draft freely: that is its statement, and in the trail.
+        draft = workflow.create_record(
+            party,
+            record_data(party="ZA", confidentiality={"level": "confidential"}),
+            [workflow.FileEntry("en", "confidential", upload=_stage("draft"))],
+            _files_dir(),
+        )
+        commit()
+        (attached,) = draft.files
+        _edit(party, draft, {attached.id: "public"}, confidentiality={"level": "public"})
+        commit()
+        assert (draft.tier, attached.tier) == ("public", "public")
+        assert _tier_events()[3:] == [
+            (None, None, "confidential", "public", ""),
+            (attached.id, None, "confidential", "public", ""),
+        ]
+
+
+# Lowering a tier ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("part", "field", "message"),
+    [
+        (
+            "record",
+            "confidentiality-level",
+            "This record would become more open (Confidential → Registered users)",
+        ),
+        ("field", "confidentiality-fields-address", "Address would become more open (Confidential → Public)"),
+        ("file", "file-0-tier", "annex.pdf would become more open (Confidential → Public)"),
+    ],
+)
+def test_the_secretariat_cannot_lower_a_tier_in_its_edit(app, people, secretariat, part, field, message):
+    with app.app_context():
+        record = make_record(
+            type="rescue_centre",
+            title="Inland rescue centre",
+            confidentiality={"level": "confidential", "fields": {"address": "confidential"}},
+            details=CENTRE_DETAILS,
+            files=[{"path": "files/annex.pdf", "language": "en", "tier": "confidential", "text": "Pens"}],
+        )
+        record_id = record.id
+    page = _text(secretariat.get(f"/submit/{record_id}"))
+    fields = _form_fields(page)
+    lowered = {
+        "record": ("confidentiality.level", "registered"),
+        "field": ("confidentiality.fields.address", "public"),
+        "file": ("file.0.tier", "public"),
+    }[part]
+    sent = [
+        (n, lowered[1] if n == lowered[0] else "Renamed centre" if n == "title" else v) for n, v in fields
+    ]
+    response = secretariat.post(f"/submit/{record_id}", data=MultiDict([*sent, ("action", "save")]))
+    body = unescape(_text(response))
+    assert response.status_code == 422
+    assert message in body and "The Secretariat does that on the review page, with a reason." in body
+    # The message stands in the part of the form that holds the field; what was typed is still there.
+    control = body.index(f'id="{field}"')
+    assert message in body[body.rindex("<fieldset", 0, control) : body.index("</fieldset>", control)]
+    assert 'value="Renamed centre"' in body
+    with app.app_context():
+        record = session.get(Record, record_id)
+        assert (record.title, record.tier, record.field_tiers["address"], record.files[0].tier) == (
+            "Inland rescue centre",
+            "confidential",
+            "confidential",
+            "confidential",
+        )
+        assert not _events("tier_change") and not _events("edit")
+
+
+def test_the_desk_lowers_a_tier_only_with_a_reason_and_within_its_record(app, people, secretariat):
+    with app.app_context():
+        record = make_record(
+            type="rescue_centre",
+            title="Inland rescue centre",
+            confidentiality={"level": "registered", "fields": {"address": "confidential"}},
+            details=CENTRE_DETAILS,
+            files=[{"path": "files/annex.pdf", "language": "en", "tier": "confidential", "text": "Pens"}],
+        )
+        record_id, file_id = record.id, record.files[0].id
+    review = _text(secretariat.get(f"/admin/records/{record_id}"))
+    record_form = review[
+        review.index('value="record"') : review.index("</form>", review.index('value="record"'))
+    ]
+    assert '<optgroup label="More open">' in record_form and 'value="public"' in record_form
+    # A file is never offered a tier more open than its record's.
+    file_form = review[
+        review.index(f'value="file:{file_id}"') : review.index(
+            "</form>", review.index(f'value="file:{file_id}"')
+        )
+    ]
+    assert 'value="registered"' in file_form and 'value="public"' not in file_form
+    url = f"/admin/records/{record_id}/tier"
+    without = _post(secretariat, url, {"target": f"file:{file_id}", "tier": "registered", "reason": " "})
+    assert without.status_code == 422 and "Must not be empty." in _text(without)
+    below = _post(secretariat, url, {"target": f"file:{file_id}", "tier": "public", "reason": "Agreed"})
+    assert below.status_code == 422 and "A part is never more open than its record" in unescape(_text(below))
+    with app.app_context():
+        assert session.get(File, file_id).tier == "confidential" and not _events("tier_change")
+    reader = _signed_in(app, people["reader"])
+    assert _status(reader, f"/files/{file_id}") == 404
+    done = _post(
+        secretariat, url, {"target": f"file:{file_id}", "tier": "registered", "reason": "The Party agreed"}
+    )
+    assert done.status_code == 302
+    assert "The tier is lowered." in _text(secretariat.get(done.headers["Location"]))
+    assert _status(reader, f"/files/{file_id}") == 200
+    field = _post(secretariat, url, {"target": "field:address", "tier": "registered", "reason": "Now listed"})
+    assert field.status_code == 302
+    assert "3 Heron Lane" in _text(reader.get(f"/records/{record_id}"))
+    whole = _post(secretariat, url, {"target": "record", "tier": "public", "reason": "Adopted in 2024"})
+    assert whole.status_code == 302
+    assert app.test_client().get(f"/records/{record_id}").status_code == 200
+    with app.app_context():
+        assert _tier_events() == [
+            (file_id, None, "confidential", "registered", "The Party agreed"),
+            (None, "address", "confidential", "registered", "Now listed"),
+            (None, None, "registered", "public", "Adopted in 2024"),
+        ]
+        record = session.get(Record, record_id)
+        # The strictest tier it ever had stays with its old versions and translations.
+        assert (record.tier, record.peak_tier) == ("public", "registered")
+
+
+def test_a_revision_that_lowers_a_tier_is_published_only_with_a_reason(app, people, secretariat):
+    with app.app_context():
+        record = make_record(
+            title="Placement agreement",
+            confidentiality={"level": "confidential"},
+            files=[{"path": "files/annex.pdf", "language": "en", "tier": "confidential", "text": "Terms"}],
+        )
+        record_id, file_id = record.id, record.files[0].id
+        party = _user(people["party"])
+        _edit(party, record, {file_id: "registered"}, confidentiality={"level": "registered"})
+        workflow.submit(party, record)
+        commit()
+    review = _text(secretariat.get(f"/admin/records/{record_id}"))
+    warning = review[review.index('id="lowers"') : review.index("</div>", review.index('id="lowers"'))]
+    assert "This version makes parts of the published record more open" in warning
+    assert "The whole record" in warning and "Document: annex.pdf" in warning
+    assert 'name="reason"' in review[review.index('id="lowers"') : review.index("/return")]
+    refused = _post(secretariat, f"/admin/records/{record_id}/publish", {"reason": ""})
+    assert refused.status_code == 422
+    assert 'id="publish-reason-error"' in _text(refused) and "give the reason" in _text(refused)
+    hostile = _post(secretariat, f"/admin/records/{record_id}/publish", {"reason": "Fine\x00"})
+    assert hostile.status_code == 422 and "Contains control characters" in _text(hostile)
+    with app.app_context():
+        record = session.get(Record, record_id)
+        assert (record.tier, record.revision_status) == ("confidential", "submitted")
+    published = _post(
+        secretariat, f"/admin/records/{record_id}/publish", {"reason": "The Party lifted the embargo"}
+    )
+    assert published.status_code == 302
+    with app.app_context():
+        record = session.get(Record, record_id)
+        assert (record.tier, record.files[0].tier, record.peak_tier) == (
+            "registered",
+            "registered",
+            "confidential",
+        )
+        assert _tier_events() == [
+            (None, None, "confidential", "registered", "The Party lifted the embargo"),
+            (file_id, None, "confidential", "registered", "The Party lifted the embargo"),
+        ]
+
+
+# Old versions keep their files -------------------------------------------------------------------
+
+
+def test_a_file_dropped_by_a_revision_stays_with_the_old_version_for_its_keepers(app, people, secretariat):
+    with app.app_context():
+        record_id = submission(people["party"], title="Holding seized parrots")
+    assert _post(secretariat, f"/admin/records/{record_id}/publish").status_code == 302
+    with app.app_context():
+        party, desk = _user(people["party"]), _user(people["secretariat"])
+        record = session.get(Record, record_id)
+        staged = [_stage(name) for name in ("steps", "annex")]
+        _edit_files(party, record, [workflow.FileEntry("en", "public", upload=s) for s in staged])
+        workflow.submit(party, record)
+        workflow.publish(desk, record, _files_dir())
+        commit()
+        ids = {f.original_name: f.id for f in record.files}
+        steps, annex = ids["steps.pdf"], ids["annex.pdf"]
+        kept = session.get(File, annex).stored_name
+        # The next revision drops the annex, and an upload of its own that no version ever listed.
+        kept_steps = workflow.FileEntry("en", "public", file_id=steps)
+        _edit_files(party, record, [kept_steps, workflow.FileEntry("en", "public", upload=_stage("draft"))])
+        commit()
+        (draft,) = [f for f in record.files if f.pending]
+        draft_id, dropped = draft.id, draft.stored_name
+        _edit_files(party, record, [kept_steps])
+        workflow.submit(party, record)
+        workflow.publish(desk, record, _files_dir())
+        commit()
+        assert [f.id for f in record.files] == [steps]
+        assert session.get(File, annex).retired and (_files_dir() / kept).is_file()
+        assert session.get(File, draft_id) is None and not (_files_dir() / dropped).exists()
+        listed = {v.number: [f["id"] for f in v.payload["files"]] for v in record_versions(record_id)}
+        assert {n: sorted(files) for n, files in listed.items()} == {
+            1: [],
+            2: sorted([steps, annex]),
+            3: [steps],
+        }
+    # The public page and its downloads forget it; the record's keepers read it in the history.
+    assert annex not in _text(app.test_client().get(f"/records/{record_id}"))
+    for email in (None, people["reader"], people["enforcement"], people["party_fr"]):
+        assert _status(_signed_in(app, email), f"/files/{annex}") == 404, email
+    own = _signed_in(app, people["party"])
+    history = _text(own.get(f"/submit/{record_id}/history"))
+    assert f'href="/files/{annex}"' in history
+    for client in (own, secretariat):
+        assert _status(client, f"/files/{annex}") == 200
+    assert f"/submit/{record_id}/history" in _text(secretariat.get(f"/admin/records/{record_id}"))
+
+
+def _stage(word: str):
+    """A real PDF stored as an accepted upload."""
+    from registry import storage, uploads
+    from seed.documents import write_pdf
+
+    path = _files_dir().parent / f"{word}.pdf"
+    write_pdf(path, "Annex", f"Annex {word}")
+    with path.open("rb") as handle:
+        stored = storage.store(_files_dir(), handle, current_app.config["MAX_FILE_SIZE"])
+    return uploads.Staged(
+        stored_name=stored.stored_name,
+        original_name=f"{word}.pdf",
+        size=stored.size,
+        sha256=stored.sha256,
+        media_type=stored.media_type,
+    )
+
+
+def _edit_files(viewer: User, record: Record, files: list[workflow.FileEntry]) -> None:
+    shape = workflow.working_shape(record)
+    workflow.save_record(
+        viewer, record, {k: v for k, v in shape.items() if k != "files"}, files, _files_dir()
+    )
+
+
+def record_versions(record_id: str) -> list[RecordVersion]:
+    return list(
+        session.scalars(
+            select(RecordVersion).where(RecordVersion.record_id == record_id).order_by(RecordVersion.number)
+        )
+    )
+
+
+# A Party withdraws from its own pages ------------------------------------------------------------
+
+
+def test_a_party_withdraws_a_draft_returned_or_submitted_record_from_its_start_page(app, people, secretariat):
+    with app.app_context():
+        party = _user(people["party"])
+        draft = workflow.create_record(party, record_data(party="ZA", title="Unsent draft"), [], _files_dir())
+        commit()
+        draft_id = draft.id
+        returned = submission(people["party"], title="Returned protocol")
+        workflow.return_to_party(_user(people["secretariat"]), session.get(Record, returned), "Add the date.")
+        commit()
+        waiting = submission(people["party"], title="Waiting protocol")
+        published = make_record(title="Published protocol").id
+    own = _signed_in(app, people["party"])
+    home = _text(own.get("/submit/"))
+    for record_id in (draft_id, returned, waiting):
+        assert f'action="/submit/{record_id}/withdraw"' in home, record_id
+    assert f'action="/submit/{published}/withdraw"' not in home
+    for record_id in (draft_id, returned, waiting):
+        response = _post(
+            own, f"/submit/{record_id}/withdraw", {"reason": "Superseded"}, token_from="/submit/"
+        )
+        assert response.status_code == 302 and response.headers["Location"].endswith("/submit/")
+    home = _text(own.get("/submit/"))
+    assert "/withdraw" not in home and home.count("Withdrawn") >= 3
+    with app.app_context():
+        assert {session.get(Record, i).status for i in (draft_id, returned, waiting)} == {"withdrawn"}
+        assert session.get(Record, published).status == "published"
+        assert [e.detail["reason"] for e in _events("withdraw")] == ["Superseded"] * 3
+    assert waiting not in _text(secretariat.get("/admin/"))
+
+
+# Disclosures of restricted parts -----------------------------------------------------------------
+
+
+def test_disclosures_due_list_public_records_with_restricted_files_or_fields(app, secretariat):
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    with app.app_context():
+        with_file = make_record(
+            title="Public protocol with a confidential annex",
+            confidentiality={"level": "public", "disclosure_date": yesterday},
+            files=[
+                {"path": "files/open.pdf", "language": "en", "tier": "public", "text": "Open"},
+                {"path": "files/annex.pdf", "language": "en", "tier": "confidential", "text": "Pens"},
+            ],
+        ).id
+        centre = make_record(
+            type="rescue_centre",
+            title="Public centre with a registered address",
+            confidentiality={
+                "level": "public",
+                "disclosure_date": yesterday,
+                "fields": {
+                    "address": "registered",
+                    "coordinates": "public",
+                    "capacity": "public",
+                    "contacts": "public",
+                },
+            },
+            details=CENTRE_DETAILS,
+        ).id
+        make_record(
+            title="Public with nothing restricted",
+            confidentiality={"level": "public", "disclosure_date": yesterday},
+            files=[{"path": "files/open.pdf", "language": "en", "tier": "public", "text": "Open"}],
+        )
+    page = _text(secretariat.get("/admin/disclosures"))
+    assert f"/admin/records/{with_file}" in page and f"/admin/records/{centre}" in page
+    assert "Public with nothing restricted" not in page
+    row = page[
+        page.index(f"/admin/records/{with_file}") : page.index(
+            "</tr>", page.index(f"/admin/records/{with_file}")
+        )
+    ]
+    assert "Document: annex.pdf" in row and "open.pdf" not in row and "The whole record" not in row
+    row = page[
+        page.index(f"/admin/records/{centre}") : page.index("</tr>", page.index(f"/admin/records/{centre}"))
+    ]
+    assert "Field: Address" in row and "Coordinates" not in row
+
+
+# Calls: a returned submission is work in progress ------------------------------------------------
+
+
+def test_a_party_whose_submission_was_returned_is_in_progress_and_reminded(app, people, secretariat):
+    with app.app_context():
+        desk = _user(people["secretariat"])
+        call = calls.create_call(
+            desk, {**CALL, "opens_on": dt.date.today().isoformat(), "deadline": "2100-01-01"}
+        )
+        returned = submission(people["party_fr"], title="Protocole renvoyé")
+        workflow.return_to_party(desk, session.get(Record, returned), "Ajoutez la date.")
+        withdrawn = submission(people["party_mx"], title="Protocolo retirado")
+        workflow.publish(desk, session.get(Record, withdrawn), _files_dir())
+        workflow.withdraw(desk, session.get(Record, withdrawn), "Duplicate")
+        submission(people["party"], title="ZA answers")
+        commit()
+        statuses = {p.iso: s for p, s in calls.party_statuses(desk, call)}
+        assert (statuses["FR"], statuses["ZA"]) == ("in_progress", "submitted")
+        assert statuses["MX"] != "submitted"
+        call_id = call.id
+    response = _post(secretariat, f"/admin/calls/{call_id}/remind", token_from=f"/admin/calls/{call_id}")
+    assert response.status_code == 302
+    with app.app_context():
+        assert people["party_fr"] in _outbox_to("Reminder:") and people["party"] not in _outbox_to(
+            "Reminder:"
+        )
+        workflow.submit(_user(people["party_fr"]), session.get(Record, returned))
+        commit()
+        statuses = {
+            p.iso: s
+            for p, s in calls.party_statuses(_user(people["secretariat"]), session.get(Call, call_id))
+        }
+        assert statuses["FR"] == "submitted"

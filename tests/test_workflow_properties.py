@@ -5,7 +5,9 @@ withdraw, raise a tier) by random actors: the Party users of two Parties, the Se
 an enforcement officer and an anonymous visitor. The test keeps its own model of each record, built
 from the workflow rules alone (draft → submitted → published, returned or withdrawn; a Party works on
 its own records; a Party's edits of a published record wait in a revision until it is published; the
-Secretariat raises tiers and a raised tier survives the revision the Party prepared before). After
+Secretariat raises tiers and a raised tier survives the revision the Party prepared before; it lowers a
+tier only on purpose, with a reason, never in its edit; a file that a kept version lists stays, retired,
+for the record's keepers alone). After
 each step it checks that what every viewer is shown (``can``, the SQL forms of the rule, the
 projection, the public page, the search index of each tier) is what ``test_permissions``' table says
 for the modelled state. A refused action must raise a domain error and change nothing.
@@ -183,6 +185,9 @@ class RecordModel:
     revision_status: str | None = None
     titles: list[str] = field(default_factory=list)
     file_words: dict[str, str] = field(default_factory=dict)
+    # Files some kept version lists, and those of them no longer on the record (kept for the history).
+    versioned: set[str] = field(default_factory=set)
+    retired: set[str] = field(default_factory=set)
 
     def live(self) -> Stated:
         """What the live record states (pending files belong to the revision)."""
@@ -216,6 +221,32 @@ class RecordModel:
                 file.tier, file.pending = listed[fid], False
             elif not (file.pending and keep_pending):
                 del self.files[fid]
+                if fid in self.versioned:
+                    self.retired.add(fid)
+
+    def keep_version(self) -> None:
+        """A version is kept: it lists the live files."""
+        self.versioned |= {fid for fid, f in self.files.items() if not f.pending}
+
+    def lowers(self, stated: Stated) -> bool:
+        """Whether ``stated`` makes the record, a field group or a file it keeps more open than now."""
+        if TIERS.index(stated.tier) < TIERS.index(self.tier):
+            return True
+        groups = policy.SENSITIVE_FIELDS.get(self.type, {})
+        if any(
+            TIERS.index(stated.fields.get(g, CONFIDENTIAL)) < TIERS.index(self.fields.get(g, CONFIDENTIAL))
+            for g in groups
+        ):
+            return True
+        return any(
+            fid in self.files and TIERS.index(t) < TIERS.index(self.files[fid].tier)
+            for fid, t in stated.files
+        )
+
+
+def _every_field(record_type: str, stated: dict[str, str] | None) -> dict[str, str]:
+    """The tier of each field group of ``record_type``: a group not stated has the default."""
+    return {g: (stated or {}).get(g, CONFIDENTIAL) for g in policy.SENSITIVE_FIELDS.get(record_type, {})}
 
 
 def sees(actor: str, record: RecordModel) -> bool:
@@ -351,6 +382,8 @@ class WorkflowMachine(RuleBasedStateMachine):
                     self.save("usual" if step == "save" else "secretariat", record_id, **edit)
                 elif step == "return":
                     self.return_to_party("usual", record_id, "Please add the date of adoption.")
+                elif step == "publish":
+                    self.publish("usual", record_id, "The Party lifted the restriction.")
                 else:
                     getattr(self, step)("usual", record_id)
             made.append(record_id)
@@ -425,6 +458,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             kept = [(fid, file_tiers[i] if i < len(file_tiers) else t) for i, (fid, t) in enumerate(kept)]
         else:
             level, fields = base.tier, dict(base.fields)
+        if expected is None and role == "secretariat" and record.lowers(Stated("", level, fields, kept)):
+            # The Secretariat lowers a tier only on the desk, with a reason.
+            expected = Invalid
         title, word = _word(), _word()
 
         def action(viewer):  # type: ignore[no-untyped-def]
@@ -436,7 +472,9 @@ class WorkflowMachine(RuleBasedStateMachine):
                 shape["confidentiality"]["fields"],
                 {f["id"]: f["tier"] for f in shape["files"]},
             )
-            assert stated == (_title(base.title), base.tier, base.fields, dict(base.files)), "form shape"
+            # The shape states every field group; one the record leaves unstated has the default.
+            every = _every_field(record.type, base.fields)
+            assert stated == (_title(base.title), base.tier, every, dict(base.files)), "form shape"
             raw = {key: value for key, value in shape.items() if key != "files"}
             raw["title"] = _title(title)
             raw["confidentiality"] = {**shape["confidentiality"], "level": level, "fields": fields}
@@ -462,11 +500,16 @@ class WorkflowMachine(RuleBasedStateMachine):
             for fid, file in list(record.files.items()):
                 if file.pending and fid not in listed:
                     del record.files[fid]
+                elif file.pending:
+                    # An upload of the revision says what the revision says.
+                    file.tier = listed[fid]
             record.revision = stated
             if record.revision_status not in ("draft", "returned"):
                 record.revision_status = "draft"
         else:
             record.apply(stated, keep_pending=True)
+            if record.status == "published":
+                record.keep_version()
         self.touched.add(record_id)
 
     @precondition(lambda self: any(r.submittable() for r in self.model.values()))
@@ -511,24 +554,29 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.touched.add(record_id)
 
     @precondition(lambda self: any(r.under_review() for r in self.model.values()))
-    @rule(actor=actors, record_id=records)
-    def publish(self, actor, record_id):  # type: ignore[no-untyped-def]
+    @rule(actor=actors, record_id=records, reason=st.sampled_from(["", "The Party lifted the restriction."]))
+    def publish(self, actor, record_id, reason):  # type: ignore[no-untyped-def]
         record = self.model[record_id]
         actor = _who(actor, record.party, desk=True)
         expected = self._require(actor, record, _role(actor, record.party) == "secretariat")
         if expected is None and not record.under_review():
             expected = Invalid
+        revising = record.revision_status == "submitted"
+        if expected is None and revising and not reason and record.lowers(record.revision):  # type: ignore[arg-type]
+            # A version that makes something more open is published only with the reason.
+            expected = Invalid
 
         def action(viewer):  # type: ignore[no-untyped-def]
-            workflow.publish(viewer, session.get(Record, record_id), _files_dir())
+            workflow.publish(viewer, session.get(Record, record_id), _files_dir(), reason=reason)
 
         self._attempt(actor, expected, action)
         if expected is None:
-            if record.revision_status == "submitted":
+            if revising:
                 assert record.revision is not None
                 record.apply(record.revision, keep_pending=False)
                 record.revision, record.revision_status = None, None
             record.status = "published"
+            record.keep_version()
             self.touched.add(record_id)
 
     @rule(actor=actors, record_id=records)
@@ -551,16 +599,18 @@ class WorkflowMachine(RuleBasedStateMachine):
         record_id=records,
         part=st.sampled_from(["record", "file", "field"]),
         pick=st.integers(min_value=0, max_value=3),
-        by=st.integers(min_value=1, max_value=2),
+        by=st.sampled_from([1, 2, -1, -2]),
     )
-    def raise_tier(self, actor, record_id, part, pick, by):  # type: ignore[no-untyped-def]
-        """Raise the record, its ``pick``-th file or field group ``by`` tiers (past the top is no raise).
+    def change_tier(self, actor, record_id, part, pick, by):  # type: ignore[no-untyped-def]
+        """Move the tier of the record, its ``pick``-th file or field group ``by`` steps (none past the ends).
 
-        A protocol has no field groups: its "field" is the address group of rescue centres.
+        Up is a raise; down is the Secretariat's deliberate lowering, with its reason, which never makes a
+        file or field more open than its record nor touches a document of the pending revision. A
+        protocol has no field groups: its "field" is the address group of rescue centres.
         """
         record = self.model[record_id]
         actor = _who(actor, record.party, desk=True)
-        reason = "It names a private keeper."
+        reason = "It names a private keeper." if by > 0 else "The Party agreed to open it."
         if part == "file" and not record.files:
             part = "record"
         file_id = sorted(record.files)[pick % len(record.files)] if part == "file" else None
@@ -573,29 +623,36 @@ class WorkflowMachine(RuleBasedStateMachine):
             current = record.file_tier(file_id)
         else:
             current = record.field_tier(part)
-        tier = TIERS[min(TIERS.index(current) + by, len(TIERS) - 1)]
+        tier = TIERS[min(max(TIERS.index(current) + by, 0), len(TIERS) - 1)]
+        below_record = part != "record" and TIERS.index(tier) < TIERS.index(record.tier)
         if _role(actor, record.party) != "secretariat":
             # Only the desk may mark things confidential; it may say so before looking the record up.
             expected: Any = (Forbidden, NotFound) if not sees(actor, record) else Forbidden
-        elif TIERS.index(tier) <= TIERS.index(current):
+        elif by > 0 and TIERS.index(tier) <= TIERS.index(current):
+            expected = Invalid
+        elif by < 0 and (
+            tier == current or below_record or (file_id is not None and record.files[file_id].pending)
+        ):
             expected = Invalid
         elif part not in ("record", "file") and part not in policy.SENSITIVE_FIELDS.get(record.type, {}):
             expected = Invalid
         else:
             expected = None
+        change = workflow.raise_tier if by > 0 else workflow.change_tier
 
         def action(viewer):  # type: ignore[no-untyped-def]
             row = session.get(Record, record_id)
             if file_id is not None:
-                workflow.raise_tier(viewer, session.get(File, file_id), tier, reason)
+                change(viewer, session.get(File, file_id), tier, reason)
             else:
                 group = None if part == "record" else part
-                workflow.raise_tier(viewer, row, tier, reason, field=group)
+                change(viewer, row, tier, reason, field=group)
 
         self._attempt(actor, expected, action)
         if expected is not None:
             return
-        revision = record.revision
+        # Only a raise reaches the pending revision: a lowering leaves the Party's statement alone.
+        revision = record.revision if by > 0 else None
         if file_id is not None:
             record.files[file_id].tier = tier
             if revision is not None:
@@ -638,7 +695,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 row.status,
                 row.revision_status,
                 row.tier,
-                dict(row.field_tiers or {}),
+                _every_field(record.type, row.field_tiers),
                 row.title,
                 {f.id: (f.tier, f.pending) for f in row.files},
             )
@@ -646,11 +703,15 @@ class WorkflowMachine(RuleBasedStateMachine):
                 record.status,
                 record.revision_status,
                 record.tier,
-                record.fields,
+                _every_field(record.type, record.fields),
                 _title(record.title),
                 {fid: (f.tier, f.pending) for fid, f in record.files.items()},
             )
             assert got == wanted, f"{record_id}: stored {got}, modelled {wanted}"
+        retired = set(
+            session.scalars(select(File.id).where(File.record_id.in_(self.model), File.retired.is_(True)))
+        )
+        assert retired == {fid for record in self.model.values() for fid in record.retired}, "retired files"
         return rows
 
     def _check_viewers(self, rows: dict[str, Record]) -> None:
@@ -699,6 +760,11 @@ class WorkflowMachine(RuleBasedStateMachine):
                     mismatches.append(("visible()", actor, record_id, wanted))
                 if policy.can(viewer, "view", row) != wanted:
                     mismatches.append(("can view", actor, record_id, wanted))
+                for file_id in record.retired:
+                    # History: the record's keepers only, whatever tier the file had.
+                    keeps = _role(actor, record.party) in SEES_UNPUBLISHED
+                    if policy.can(viewer, "download", session.get(File, file_id)) != keeps:
+                        mismatches.append(("can download retired", actor, record_id, file_id, keeps))
                 for file in row.files:
                     want_file = downloads(actor, record, file.id)
                     if policy.can(viewer, "download", file) != want_file:

@@ -1,8 +1,10 @@
 """Calls for information: the Secretariat's campaigns, such as CITES Notification 2021/008.
 
 A Party's answer to a call is read from its records, never entered by hand: it has answered
-when it submitted or published something since the call opened, is working on it when it has a
-draft or returned record touched since then, and has not started otherwise.
+when something it submitted since the call opened waits for review or was published since then,
+is working on it when it has a draft or returned record touched since then, and has not started
+otherwise. A submission returned to the Party is its work in progress again, not an answer: the
+Secretariat asked for changes, so the Party is still reminded.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from schemas.calls import CallSchema
 
@@ -85,17 +87,24 @@ def get_call(viewer: Viewer | None, call_id: int) -> Call:
 def party_statuses(viewer: Viewer | None, call: Call) -> list[tuple[Party, str]]:
     """Every Party with its answer to ``call`` (one of ``STATUSES``), by ISO code.
 
-    ``submitted``: a record of the Party was submitted or published since the call opened;
+    ``submitted``: a record (or revision) of the Party submitted since the call opened waits for
+    review, or a record was published since then (a withdrawn one no longer counts);
     ``in_progress``: it has a draft or returned record (or revision) created or changed since then;
     ``not_started``: neither. Raises Forbidden for anyone but the Secretariat.
     """
     _require(viewer)
     since = dt.datetime.combine(call.opens_on, dt.time.min)
+    waiting = or_(Record.status == "submitted", Record.revision_status == "submitted")
     answered = set(
         session.scalars(
             select(Record.party_iso)
             .where(Record.party_iso.is_not(None))
-            .where(or_(Record.submitted_at >= since, Record.published_at >= since))
+            .where(
+                or_(
+                    and_(waiting, Record.submitted_at >= since),
+                    and_(Record.status == "published", Record.published_at >= since),
+                )
+            )
             .distinct()
         )
     )

@@ -1,6 +1,6 @@
-"""The Secretariat's desk: the review queue, what a review shows, and marking parts confidential.
+"""The Secretariat's desk: the review queue, what a review shows, tiers, and disclosures due.
 
-The decisions themselves (publish, return, withdraw, raise a tier) live in ``services.workflow``;
+The decisions themselves (publish, return, withdraw, change a tier) live in ``services.workflow``;
 this module finds what waits for them and gathers what the review page needs. Every function
 takes the viewer first and raises Forbidden for anyone the policy does not let use the desk.
 """
@@ -38,13 +38,25 @@ class QueueFilters:
 
 @dataclass(frozen=True)
 class TierTarget:
-    """Something of a record whose tier the Secretariat may raise: the record, a file or a field group."""
+    """Something of a record whose tier the Secretariat may change: the record, a file or a field group."""
 
     key: str  # "record", "file:<id>" or "field:<group>", as the form posts it
     kind: str  # record, file or field
     name: str  # the file's title or the field group's name; "" for the record
     current: str
     stricter: tuple[str, ...]
+    # The tiers it may be lowered to, on purpose and with a reason: never below its record's, and
+    # none for a document of the Party's pending revision.
+    more_open: tuple[str, ...] = ()
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class DisclosureDue:
+    """A record whose disclosure date has come, with the parts of it that are still restricted."""
+
+    record: Record
+    restricted: list[TierTarget]
 
 
 def _now() -> dt.datetime:
@@ -115,43 +127,98 @@ def waiting_since(record: Record) -> int | None:
 
 
 def tier_targets(record: Record) -> list[TierTarget]:
-    """The record, each of its files and each sensitive field group, with the stricter tiers offered."""
+    """The record, each of its files and each sensitive field group, with the tiers each may take."""
+    tiers = policy.allowed_tiers(policy.CONFIDENTIAL)
 
     def stricter(current: str) -> tuple[str, ...]:
-        return tuple(
-            t for t in policy.allowed_tiers(policy.CONFIDENTIAL) if policy.rank(t) > policy.rank(current)
-        )
+        return tuple(t for t in tiers if policy.rank(t) > policy.rank(current))
 
-    targets = [TierTarget("record", "record", "", record.tier, stricter(record.tier))]
+    def more_open(current: str) -> tuple[str, ...]:
+        floor = policy.rank(record.tier)
+        return tuple(t for t in tiers if floor <= policy.rank(t) < policy.rank(current))
+
+    targets = [
+        TierTarget(
+            "record",
+            "record",
+            "",
+            record.tier,
+            stricter(record.tier),
+            tuple(t for t in tiers if policy.rank(t) < policy.rank(record.tier)),
+        )
+    ]
     for file in record.files:
         current = policy.file_tier(file)
         targets.append(
             TierTarget(
-                f"file:{file.id}", "file", file.title or file.original_name, current, stricter(current)
+                f"file:{file.id}",
+                "file",
+                file.title or file.original_name,
+                current,
+                stricter(current),
+                () if file.pending else more_open(current),
+                pending=file.pending,
             )
         )
     for group in policy.SENSITIVE_FIELDS.get(record.type, {}):
         current = policy.field_tier(record, group)
-        targets.append(TierTarget(f"field:{group}", "field", group, current, stricter(current)))
+        targets.append(
+            TierTarget(f"field:{group}", "field", group, current, stricter(current), more_open(current))
+        )
     return targets
 
 
-def raise_tier(viewer: Viewer, record: Record, target: str, tier: str, reason: str) -> None:
-    """Raise the tier of ``target`` (``record``, ``file:<id>`` or ``field:<group>``) of ``record``.
+def change_tier(viewer: Viewer, record: Record, target: str, tier: str, reason: str) -> None:
+    """Give ``target`` (``record``, ``file:<id>`` or ``field:<group>``) of ``record`` the tier ``tier``.
 
     Raises Forbidden off the desk, Invalid for a target that is not part of the record, and
-    whatever ``workflow.raise_tier`` raises (an unknown or not stricter tier, no reason).
+    whatever ``workflow.change_tier`` raises (an unknown tier or the current one, a lowering it
+    refuses, no reason).
     """
     require_desk(viewer)
     kind, _, name = target.partition(":")
     if kind == "record" and not name:
-        workflow.raise_tier(viewer, record, tier, reason)
+        workflow.change_tier(viewer, record, tier, reason)
     elif kind == "file":
         file = session.get(File, name) if looks_like_id(name, "f") else None
-        if file is None or file.record_id != record.id:
+        if file is None or file.record_id != record.id or file.retired:
             raise Invalid({"target": [_l("This record has no such file.")]})
-        workflow.raise_tier(viewer, file, tier, reason)
+        workflow.change_tier(viewer, file, tier, reason)
     elif kind == "field":
-        workflow.raise_tier(viewer, record, tier, reason, field=name)
+        workflow.change_tier(viewer, record, tier, reason, field=name)
     else:
         raise Invalid({"target": [_l("Choose the record, a file or a field.")]})
+
+
+def revision_lowers(viewer: Viewer | None, record: Record) -> list[workflow.TierChange]:
+    """The parts that publishing ``record``'s submitted revision would make more open.
+
+    Raises Forbidden off the desk.
+    """
+    require_desk(viewer)
+    if record.revision_status != "submitted":
+        return []
+    return [c for c in workflow.revision_changes(record) if c.lowered]
+
+
+def disclosures_due(viewer: Viewer | None, today: dt.date) -> list[DisclosureDue]:
+    """Records whose Party allowed disclosure by ``today`` and that still restrict something.
+
+    The record itself, a file or a sensitive field group may be what is restricted; the desk
+    reviews each with the Party (nothing is disclosed automatically). Documents waiting in a
+    revision are not published, so they are not listed. Soonest date first; raises Forbidden off
+    the desk.
+    """
+    require_desk(viewer)
+    candidates = session.scalars(
+        select(Record)
+        .where(Record.disclosure_date.is_not(None), Record.disclosure_date <= today)
+        .where(Record.status != "withdrawn")
+        .order_by(Record.disclosure_date, Record.id)
+    )
+    due = []
+    for record in candidates:
+        restricted = [t for t in tier_targets(record) if t.current != policy.PUBLIC and not t.pending]
+        if restricted:
+            due.append(DisclosureDue(record, restricted))
+    return due

@@ -2,8 +2,14 @@
 
 A Party works on its own records: a new record is a draft until it is submitted; a published
 record stays live while the Party prepares its next version (``Record.revision``), which goes
-through the same review. Every publication keeps a ``RecordVersion``. Every step writes the
-audit trail and, after commit, tells the people concerned by e-mail (``services.notices``).
+through the same review. Every publication keeps a ``RecordVersion``, and a file that a kept
+version lists stays stored (``File.retired``) when the record drops it. Every step writes the
+audit trail, each tier change included, and after commit tells the people concerned by e-mail
+(``services.notices``).
+
+The Party states the tiers of its records. The Secretariat raises them at will; it makes a part
+more open only on purpose, with a reason: on the desk (``change_tier``), or by publishing a
+revision in which the Party made it more open. Its own edit of a record never lowers a tier.
 
 Form data arrive as the JSON shape, already validated by ``schemas.load_record``; files arrive
 as ``FileEntry`` values naming either a file already attached or an upload already stored.
@@ -16,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
@@ -24,6 +31,7 @@ from schemas import RECORD_SCHEMAS, load_record
 from .. import policy, search, storage
 from ..db import after_commit, session
 from ..errors import Forbidden, Invalid, NotFound
+from ..labels import LABELS
 from ..models import (
     MODEL_FOR_TYPE,
     File,
@@ -40,6 +48,11 @@ from .imports import extract_texts
 
 # Core attributes copied from the JSON shape onto a record, and back.
 _CORE = ("title", "summary", "language", "scope", "issuing_bodies", "year", "date")
+# An upload's signed token came back after its file was saved (a double submit, Back and resubmit).
+ALREADY_SAVED = (
+    "This upload was already saved with a record (the form was probably sent twice). "
+    "Upload the file again to add it here."
+)
 
 
 def _now() -> dt.datetime:
@@ -79,7 +92,7 @@ def record_shape(record: Record) -> dict[str, Any]:
             "rule": record.confidentiality_rule,
             "justification": record.confidentiality_justification,
             "disclosure_date": record.disclosure_date,
-            "field_tiers": dict(record.field_tiers or {}),
+            "field_tiers": _every_field_tier(record.type, record.field_tiers),
         },
         "details": details,
     }
@@ -106,10 +119,24 @@ def working_shape(record: Record) -> dict[str, Any]:
     return record_shape(record)
 
 
+def _every_field_tier(record_type: str, stated: dict[str, str] | None) -> dict[str, str]:
+    """The tier of each sensitive field group of ``record_type``: a group not stated has the default.
+
+    Shapes state every group, so that two shapes saying the same thing compare equal.
+    """
+    stated = stated or {}
+    return {g: stated.get(g, policy.DEFAULT_FIELD_TIER) for g in policy.SENSITIVE_FIELDS.get(record_type, {})}
+
+
 def _dumped(data: dict[str, Any]) -> dict[str, Any]:
     """Validated data (dates as objects) back in the JSON shape, as stored in a revision."""
+    confidentiality = data["confidentiality"]
+    confidentiality = {
+        **confidentiality,
+        "field_tiers": _every_field_tier(data["type"], confidentiality.get("field_tiers")),
+    }
     shape = RECORD_SCHEMAS[data["type"]]().dump(
-        {**data, "party": data.get("party"), "status": None, "files": []}
+        {**data, "party": data.get("party"), "status": None, "files": [], "confidentiality": confidentiality}
     )
     shape.pop("files", None)
     shape.pop("status", None)
@@ -179,14 +206,28 @@ def _new_file(entry: FileEntry, pending: bool) -> File:
 
 
 def _check_files(record: Record | None, entries: list[FileEntry]) -> None:
+    """Each entry names a file of ``record`` or an upload that no file row holds yet, and none twice.
+
+    An upload this record already holds (its form sent again) becomes that file; one that another
+    record holds is refused, as two rows must never share one stored file. Raises Invalid.
+    """
     known = {f.id for f in record.files} if record is not None else set()
-    errors = [
-        f"{entry.file_id} is not a file of this record."
-        for entry in entries
-        if entry.upload is None and entry.file_id not in known
-    ]
+    names = [entry.upload.stored_name for entry in entries if entry.upload is not None]
+    saved = {f.stored_name: f for f in session.scalars(select(File).where(File.stored_name.in_(names)))}
+    errors: list[str] = []
+    for entry in entries:
+        file = saved.get(entry.upload.stored_name) if entry.upload is not None else None
+        if file is not None and file.id in known:
+            entry.file_id, entry.upload = file.id, None
+        elif file is not None:
+            errors.append(ALREADY_SAVED)
+        elif entry.upload is None and entry.file_id not in known:
+            errors.append(f"{entry.file_id} is not a file of this record.")
+    listed = [entry.file_id or entry.upload.stored_name for entry in entries]
+    if len(set(listed)) != len(listed):
+        errors.append("The same file is listed twice.")
     if errors:
-        raise Invalid({"files": errors})
+        raise Invalid({"files": list(dict.fromkeys(errors))})
 
 
 def _sync_files(
@@ -195,6 +236,8 @@ def _sync_files(
     """Make the record's files those of ``entries``: update kept ones, add uploads, drop the rest.
 
     With ``keep_pending``, unlisted uploads of the Party's pending revision stay with that revision.
+    A dropped file that a kept version lists is retired (kept, bytes and all, for the history);
+    any other dropped file is deleted. Returns the dropped files.
     """
     by_id = {f.id: f for f in record.files}
     kept: list[File] = []
@@ -214,12 +257,28 @@ def _sync_files(
         kept.append(file)
     waiting = [f for f in record.files if keep_pending and f.pending and f not in kept]
     removed = [f for f in record.files if f not in kept and f not in waiting]
+    in_history = _listed_by_versions(record) if removed else set()
+    retired = [f for f in removed if f.id in in_history]
+    if retired:
+        for file in retired:
+            file.retired = True
+        # Stored as retired and the collection reloaded without them before it is replaced: a file
+        # that leaves the collection is deleted as an orphan, and these must stay.
+        session.flush()
+        session.expire(record, ["files"])
     record.files = kept + waiting
     if added:
         extract_texts(files_dir, added)
     for file in removed:
-        _remove_after_commit(files_dir, file.stored_name)
+        if file not in retired:
+            _remove_after_commit(files_dir, file.stored_name)
     return removed
+
+
+def _listed_by_versions(record: Record) -> set[str]:
+    """The ids of the files that some kept version of ``record`` lists."""
+    payloads = session.scalars(select(RecordVersion.payload).where(RecordVersion.record_id == record.id))
+    return {f["id"] for payload in payloads for f in payload.get("files", []) if f.get("id")}
 
 
 def _remove_after_commit(files_dir: Any, stored_name: str) -> None:
@@ -266,24 +325,31 @@ def save_record(
         raise Invalid(exc.messages) from exc  # type: ignore[arg-type]
     taxa = _check_references(viewer, data)
     _check_files(record, files)
+    before = _stated_tiers(record)
     if record.status == "published" and not policy.can(viewer, "publish", record):
         _save_revision(record, data, files, files_dir)
         audit.log(viewer, "edit", record=record, revision=True)
+        # Only the uploads the revision adds change now; the rest changes when it is published.
+        _log_tier_changes(viewer, record, _tier_changes(before, _stated_tiers(record)), reason="")
         return record
-    before = (record.tier, dict(record.field_tiers or {}))
+    if policy.can(viewer, "publish", record):
+        # The Party states its tiers; the Secretariat raises them, and lowers one only on purpose.
+        attached = [(e.file_id, e.tier) for e in files if e.upload is None]
+        _refuse_lowering(_tier_changes(before, _tiers_of(record, data["confidentiality"], attached)))
     _apply(record, data, taxa)
     # Correcting the live record leaves the Party's revision, and the uploads it waits with, alone.
     removed = _sync_files(record, files, files_dir, keep_pending=True)
+    changes = _tier_changes(before, _stated_tiers(record))
     if record.status == "published":
         # The Secretariat's own correction of a published record: a new version at once.
         record.peak_tier = policy.strictest(record.peak_tier, record.tier)
         _keep_version(viewer, record)
-        search.enqueue(record.id, purge=_stricter(before, record) or bool(removed))
+        search.enqueue(record.id, purge=any(c.raised for c in changes) or bool(removed))
     else:
         record.peak_tier = record.tier if record.published_at is None else record.peak_tier
     session.flush()
     audit.log(viewer, "edit", record=record)
-    _log_tier_changes(viewer, record, before, reason="")
+    _log_tier_changes(viewer, record, changes, reason="")
     return record
 
 
@@ -299,6 +365,9 @@ def _save_revision(record: Record, data: dict[str, Any], files: list[FileEntry],
             new_files.append(file)
         else:
             file = by_id[entry.file_id]  # type: ignore[index]
+            if file.pending:
+                # An upload of this revision is the revision's alone: its row says what the revision says.
+                file.title, file.language, file.tier = entry.title, entry.language, entry.tier
         shapes.append(
             {**_file_shape(file), "title": entry.title, "language": entry.language, "tier": entry.tier}
         )
@@ -357,12 +426,31 @@ def return_to_party(viewer: Viewer, record: Record, comment: str) -> Record:
     return record
 
 
-def publish(viewer: Viewer, record: Record, files_dir: Any) -> Record:
-    """Publish a submission (a new record or a revision) and keep the version. Raises as above."""
+def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "") -> Record:
+    """Publish a submission (a new record or a revision) and keep the version.
+
+    A revision that makes a part of the published record more open (``revision_changes``) is
+    published only with the Secretariat's ``reason``, which the trail keeps with each tier change.
+    Raises NotFound, Forbidden, or Invalid (not under review, no reason for a lowering, a revision
+    that no longer passes the checks).
+    """
     _require(viewer, "publish", record)
     if not under_review(record):
         raise Invalid({"status": ["Only a submitted record can be published."]})
-    before = (record.tier, dict(record.field_tiers or {}))
+    before = _stated_tiers(record)
+    reason = (reason or "").strip()
+    if record.revision_status == "submitted" and any(c.lowered for c in revision_changes(record)):
+        if not reason or len(reason) > 2000:
+            raise Invalid(
+                {
+                    "reason": [
+                        _l(
+                            "This version makes parts of the published record more open: give the reason"
+                            " (at most 2000 characters)."
+                        )
+                    ]
+                }
+            )
     if record.revision_status == "submitted":
         revision = dict(record.revision or {})
         shapes = revision.pop("files", [])
@@ -391,10 +479,11 @@ def publish(viewer: Viewer, record: Record, files_dir: Any) -> Record:
     record.review_comment = ""
     record.peak_tier = policy.strictest(record.peak_tier, record.tier)
     _keep_version(viewer, record)
-    search.enqueue(record.id, purge=_stricter(before, record))
+    changes = _tier_changes(before, _stated_tiers(record))
+    search.enqueue(record.id, purge=any(c.raised for c in changes))
     session.flush()
     audit.log(viewer, "publish", record=record, version=_latest_version_number(record))
-    _log_tier_changes(viewer, record, before, reason="published revision")
+    _log_tier_changes(viewer, record, changes, reason=reason or "published revision")
     notices.published(record)
     return record
 
@@ -418,6 +507,23 @@ def raise_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, field
     The Secretariat may raise a tier, never silently lower it. Raises Forbidden for anyone else,
     Invalid for an unknown tier or field, a tier that is not stricter, or a missing reason.
     """
+    _set_tier(viewer, obj, tier, reason, field, may_lower=False)
+
+
+def change_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, field: str | None = None) -> None:
+    """Give ``obj`` (or its sensitive ``field``) the tier ``tier``, stricter or more open, with the reason.
+
+    Making a part more open is the Secretariat's deliberate decision, kept in the trail with its
+    reason: a file or field never becomes more open than its record, a document that the Party's
+    pending revision adds only stricter (it is the revision's). Raises as ``raise_tier`` does, and
+    Invalid for the tier the part already has or a lowering that these rules refuse.
+    """
+    _set_tier(viewer, obj, tier, reason, field, may_lower=True)
+
+
+def _set_tier(
+    viewer: Viewer, obj: Record | File, tier: str, reason: str, field: str | None, may_lower: bool
+) -> None:
     if not policy.can(viewer, "mark_confidential", obj):
         raise Forbidden("mark_confidential")
     if tier not in policy.allowed_tiers(policy.CONFIDENTIAL):
@@ -432,18 +538,20 @@ def raise_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, field
         current = policy.field_tier(record, field)
     else:
         current = policy.file_tier(obj) if isinstance(obj, File) else obj.tier
-    if policy.rank(tier) <= policy.rank(current):
-        raise Invalid({"tier": ["A tier can only be raised here."]})
+    raised = policy.rank(tier) > policy.rank(current)
+    if not raised:
+        _check_lowering(obj, record, field, current, tier, may_lower)
     if field is not None:
         record.field_tiers = {**(record.field_tiers or {}), field: tier}
     else:
         obj.tier = tier
-    if isinstance(obj, Record) and field is None:
+    if raised and isinstance(obj, Record) and field is None:
         record.peak_tier = policy.strictest(record.peak_tier, tier)
-    if record.revision is not None:
+    if raised and record.revision is not None:
         # Publishing the revision the Party prepared before must not lower the tier again.
         record.revision = _raised_in_revision(record, obj, field, tier)
-    search.enqueue(record.id, purge=True)
+    # Text that leaves a tier must leave its index too; text that reaches one is simply added.
+    search.enqueue(record.id, purge=raised)
     session.flush()
     audit.log(
         viewer,
@@ -455,6 +563,22 @@ def raise_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, field
         new=tier,
         reason=reason,
     )
+
+
+def _check_lowering(
+    obj: Record | File, record: Record, field: str | None, current: str, tier: str, may_lower: bool
+) -> None:
+    """Raise Invalid unless ``obj`` (or its ``field``) may go from ``current`` down to ``tier`` here."""
+    if not may_lower:
+        raise Invalid({"tier": ["A tier can only be raised here."]})
+    if tier == current:
+        raise Invalid({"tier": [_l("This is its tier already.")]})
+    if isinstance(obj, File) and obj.pending:
+        raise Invalid({"tier": [_l("A document of the Party's pending revision can only be made stricter.")]})
+    if (field is not None or isinstance(obj, File)) and policy.rank(tier) < policy.rank(record.tier):
+        raise Invalid(
+            {"tier": [_l("A part is never more open than its record: make the record more open first.")]}
+        )
 
 
 def _raised_in_revision(record: Record, obj: Record | File, field: str | None, tier: str) -> dict[str, Any]:
@@ -512,20 +636,6 @@ def changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str, 
     return rows
 
 
-def disclosure_due(viewer: Viewer, today: dt.date) -> list[Record]:
-    """Records whose Party allowed disclosure by ``today``: the desk reviews them with the Party."""
-    if not policy.can(viewer, "review_desk"):
-        raise Forbidden("review_desk")
-    return list(
-        session.scalars(
-            select(Record)
-            .where(Record.disclosure_date.is_not(None), Record.disclosure_date <= today)
-            .where(Record.tier != policy.PUBLIC, Record.status != "withdrawn")
-            .order_by(Record.disclosure_date)
-        )
-    )
-
-
 def _require(viewer: Viewer, action: str, record: Record) -> None:
     if not policy.can(viewer, "view", record):
         raise NotFound(record.id)
@@ -533,28 +643,127 @@ def _require(viewer: Viewer, action: str, record: Record) -> None:
         raise Forbidden(action)
 
 
-def _stricter(before: tuple[str, dict[str, str]], record: Record) -> bool:
-    """Whether any tier of the record went up (its index must then forget the text)."""
-    tier, fields = before
-    if policy.rank(record.tier) > policy.rank(tier):
-        return True
-    return any(
-        policy.rank(policy.field_tier(record, g)) > policy.rank(fields.get(g, policy.DEFAULT_FIELD_TIER))
-        for g in policy.SENSITIVE_FIELDS.get(record.type, {})
+# Tier changes -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierChange:
+    """A part of a record whose stated tier changes: the record itself, a sensitive field group or a file."""
+
+    kind: str  # record, field or file
+    key: str  # "" for the record, the field group's name or the file's id
+    name: str  # what to call it: "" for the record, the group's name, or the file's title or name
+    old: str
+    new: str
+
+    @property
+    def lowered(self) -> bool:
+        """Whether the part becomes more open."""
+        return policy.rank(self.new) < policy.rank(self.old)
+
+    @property
+    def raised(self) -> bool:
+        """Whether the part becomes stricter."""
+        return policy.rank(self.new) > policy.rank(self.old)
+
+
+@dataclass(frozen=True)
+class _Tiers:
+    """The tiers a record states, as stored: its own, each sensitive field group's, each file's."""
+
+    record: str
+    fields: dict[str, str]
+    files: dict[str, tuple[str, str]]  # file id -> (tier, name)
+
+
+def _file_name(file: File) -> str:
+    return file.title or file.original_name
+
+
+def _tiers_of(record: Record, confidentiality: dict[str, Any], files: list[tuple[Any, str]]) -> _Tiers:
+    """The tiers that a confidentiality block (loaded or dumped) and ``files`` (id, tier) state."""
+    names = {f.id: _file_name(f) for f in record.files}
+    return _Tiers(
+        confidentiality.get("level") or policy.DEFAULT_RECORD_TIER.get(record.type, policy.PUBLIC),
+        _every_field_tier(record.type, confidentiality.get("field_tiers", confidentiality.get("fields"))),
+        {file_id: (tier, names.get(file_id, "")) for file_id, tier in files if file_id},
     )
 
 
-def _log_tier_changes(
-    viewer: Viewer, record: Record, before: tuple[str, dict[str, str]], reason: str
-) -> None:
-    tier, fields = before
-    if tier != record.tier:
-        audit.log(viewer, "tier_change", record=record, field=None, old=tier, new=record.tier, reason=reason)
-    for group in policy.SENSITIVE_FIELDS.get(record.type, {}):
-        old = fields.get(group, policy.DEFAULT_FIELD_TIER)
-        new = (record.field_tiers or {}).get(group, policy.DEFAULT_FIELD_TIER)
-        if old != new:
-            audit.log(viewer, "tier_change", record=record, field=group, old=old, new=new, reason=reason)
+def _stated_tiers(record: Record) -> _Tiers:
+    """The tiers ``record`` states now (files not yet flushed have no id and are left out)."""
+    return _tiers_of(
+        record,
+        {"level": record.tier, "field_tiers": record.field_tiers},
+        [(f.id, f.tier) for f in record.files],
+    )
+
+
+def _tier_changes(before: _Tiers, after: _Tiers) -> list[TierChange]:
+    """What changes from ``before`` to ``after``: the record, then field groups, then files in both."""
+    changes = []
+    if before.record != after.record:
+        changes.append(TierChange("record", "", "", before.record, after.record))
+    for group, old in before.fields.items():
+        if after.fields.get(group, old) != old:
+            changes.append(TierChange("field", group, group, old, after.fields[group]))
+    for file_id, (old, name) in before.files.items():
+        new = after.files.get(file_id, (old, name))[0]
+        if new != old:
+            changes.append(TierChange("file", file_id, name, old, new))
+    return changes
+
+
+def revision_changes(record: Record) -> list[TierChange]:
+    """The tier changes that publishing ``record``'s pending revision would make (none without one).
+
+    Files that the revision drops, or that the Secretariat has removed since, are not changes.
+    """
+    if record.revision is None:
+        return []
+    stated = [(s.get("id"), s.get("tier") or policy.PUBLIC) for s in record.revision.get("files", [])]
+    after = _tiers_of(record, record.revision.get("confidentiality") or {}, stated)
+    return _tier_changes(_stated_tiers(record), after)
+
+
+def _refuse_lowering(changes: list[TierChange]) -> None:
+    """Raise Invalid, by form field, naming each part that ``changes`` would make more open."""
+    errors: dict[str, Any] = {}
+    for change in (c for c in changes if c.lowered):
+        # Lazy labels: the message is put into words where it is shown, in the viewer's language.
+        if change.kind == "record":
+            part: Any = _l("This record")
+        else:
+            part = LABELS["field"].get(change.key, change.key) if change.kind == "field" else change.name
+        message = _l(
+            "%(part)s would become more open (%(old)s → %(new)s). The Secretariat does that on the review"
+            " page, with a reason.",
+            part=part,
+            old=LABELS["tier"].get(change.old, change.old),
+            new=LABELS["tier"].get(change.new, change.new),
+        )
+        if change.kind == "file":
+            errors.setdefault("files", []).append(message)
+        else:
+            key = "level" if change.kind == "record" else "fields"
+            errors.setdefault("confidentiality", {}).setdefault(key, []).append(message)
+    if errors:
+        raise Invalid(errors)
+
+
+def _log_tier_changes(viewer: Viewer, record: Record, changes: list[TierChange], reason: str) -> None:
+    files = {f.id: f for f in record.files}
+    for change in changes:
+        audit.log(
+            viewer,
+            "tier_change",
+            record=record,
+            file=files.get(change.key) if change.kind == "file" else None,
+            field=change.key if change.kind == "field" else None,
+            old=change.old,
+            new=change.new,
+            reason=reason,
+        )
 
 
 def _latest_version_number(record: Record) -> int:

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 
 from schemas.desk import AGES, AuditArgs, QueueArgs, RaiseTierForm, ReturnForm, WithdrawForm
+from schemas.fields import Text
 
 from .. import mail, policy
 from ..auth import current_viewer
@@ -75,6 +76,8 @@ CORE_LABELS = {
     "details.longitude": _l("Longitude"),
 }
 CALL_FIELDS = ("notification", "title_en", "title_fr", "title_es", "opens_on", "deadline")
+# Publishing: the reason is needed only when the version makes something more open (the service says).
+PublishForm = Schema.from_dict({"reason": Text(load_default="", max_length=2000)}, name="PublishForm")
 
 
 @bp.before_request
@@ -167,6 +170,7 @@ def _review_page(
             comments=desk.comment_history(viewer, record),
             versions=workflow.versions(viewer, record),
             targets=desk.tier_targets(record),
+            lowers=desk.revision_lowers(viewer, record),
             file_tiers={f.id: policy.file_tier(f) for f in record.files},
             under_review=workflow.under_review(record),
             waiting=desk.waiting_since(record),
@@ -204,13 +208,17 @@ def review(record_id: str) -> ResponseReturnValue:
 
 @bp.post("/records/<record_id>/publish")
 def publish(record_id: str) -> ResponseReturnValue:
-    """Publish the submission (a new record or a revision)."""
+    """Publish the submission (a new record or a revision); a version that lowers a tier needs a reason."""
     viewer = current_viewer()
     record = desk.get_record(viewer, record_id)
+    values = _form(("reason",))
     try:
-        workflow.publish(viewer, record, files_dir=Path(current_app.config["FILES_DIR"]))
+        data = _load_form(PublishForm, ("reason",))
+        workflow.publish(
+            viewer, record, files_dir=Path(current_app.config["FILES_DIR"]), reason=data["reason"]
+        )
     except Invalid as exc:
-        return _refused(record_id, "publish", exc, {})
+        return _refused(record_id, "publish", exc, values)
     flash(gettext("Published: %(title)s", title=record.title))
     return redirect(url_for("admin.queue"))
 
@@ -247,7 +255,10 @@ def withdraw(record_id: str) -> ResponseReturnValue:
 
 @bp.post("/records/<record_id>/tier")
 def raise_tier(record_id: str) -> ResponseReturnValue:
-    """Make the record, a file or a sensitive field group stricter, with the reason (required)."""
+    """Make the record, a file or a sensitive field group stricter, or on purpose more open, with the reason.
+
+    The reason is always required; the endpoint keeps its name from the days it could only raise.
+    """
     viewer = current_viewer()
     record = desk.get_record(viewer, record_id)
     names = ("target", "tier", "reason")
@@ -255,12 +266,16 @@ def raise_tier(record_id: str) -> ResponseReturnValue:
     target = values.get("target", "")
     # Messages go next to the form of the target posted; an unknown target's to the record's.
     form = target if any(t.key == target for t in desk.tier_targets(record)) else "record"
+    current = next((t.current for t in desk.tier_targets(record) if t.key == target), None)
     try:
         data = _load_form(RaiseTierForm, names)
-        desk.raise_tier(viewer, record, data["target"], data["tier"], data["reason"])
+        desk.change_tier(viewer, record, data["target"], data["tier"], data["reason"])
     except Invalid as exc:
         return _refused(record_id, form, exc, values)
-    flash(gettext("The tier is raised. It applies everywhere from now on."))
+    if policy.rank(data["tier"]) < policy.rank(current):
+        flash(gettext("The tier is lowered. It applies everywhere from now on."))
+    else:
+        flash(gettext("The tier is raised. It applies everywhere from now on."))
     return redirect(url_for("admin.review", record_id=record.id))
 
 
@@ -299,9 +314,9 @@ def outbox() -> ResponseReturnValue:
 
 @bp.get("/disclosures")
 def disclosures() -> ResponseReturnValue:
-    """Restricted records whose disclosure date has passed, to review with their Party."""
-    due = workflow.disclosure_due(current_viewer(), dt.date.today())
-    return render_template("admin/disclosures.html", records=due)
+    """Records with something restricted whose disclosure date has passed, to review with their Party."""
+    due = desk.disclosures_due(current_viewer(), dt.date.today())
+    return render_template("admin/disclosures.html", due=due)
 
 
 # Calls for information ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from schemas.fields import Text
 from .. import policy
 from ..labels import VALUE_VOCABULARY, label
 from ..messages import localize
+from ..services import records
 from ..vocab import JUSTIFICATIONS, LANGUAGES, TIERS
 
 
@@ -131,6 +132,9 @@ def shape_from_form(record_type: str, party: str | None, form: MultiDict) -> dic
         "translations": translations,
         "party": party,
         "scope": "national" if party else "global",
+        # Not asked: a Party's record is in the Party's CITES region (as the service stores it), so a
+        # revision does not seem to move it.
+        "region": records.get_party(party).region if party else None,
         "issuing_bodies": _lines(form.get("issuing_bodies", "")),
         "year": _optional(form.get("year", "")),
         "date": _optional(form.get("date", "")),
