@@ -55,10 +55,13 @@ def login():  # type: ignore[no-untyped-def]
             audit.log(user, "login")
             return redirect(next_url or url_for("public.home"))
         form.password.errors.append(gettext("The e-mail address or password is not correct."))
-        # The refusal is answered with 400, which commits nothing: the trail entry commits here.
-        audit.log(None, "login_failed", actor=(form.email.data or "")[:254])
+    if form.is_submitted():
+        # Every refused attempt is a failed login, a form that did not validate (no password, an
+        # address too long) included. The refusal is answered with 400, which commits nothing: the
+        # trail entry commits here.
+        audit.log(None, "login_failed", actor=form.email.data or "")
         db.commit()
-    status = 400 if request.method == "POST" else 200
+    status = 400 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form, next_url=next_url), status
 
 

@@ -13,6 +13,8 @@ from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from .db import rollback
+
 
 class DomainError(Exception):
     """Base of the errors services raise."""
@@ -79,4 +81,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         app.logger.exception("Unhandled error", exc_info=exc)
+        # After a failed flush the session refuses all work until it is rolled back, and rendering the
+        # page reads the database (the signed-in user): without this the user would get a bare 500.
+        try:
+            rollback()
+        except Exception:  # the database may be gone: the page must still be shown
+            app.logger.exception("Rollback after an unhandled error failed")
         return _render(500, gettext("Something went wrong on our side. The error has been logged."))

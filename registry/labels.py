@@ -217,6 +217,13 @@ VALUE_VOCABULARY = {
 }
 
 
+# Values that pages name but that no filter lists: a language version of a document may be in none of
+# the three languages, while a record's own language is always one of them.
+NAMED_ONLY = {"language": {"other": _l("Other language")}}
+
+
 def label(vocabulary: str, value: object) -> str:
     """The translated label of ``value`` in ``vocabulary``; the value itself if it has none."""
-    return str(LABELS.get(vocabulary, {}).get(str(value), value))
+    key = str(value)
+    names = LABELS.get(vocabulary, {})
+    return str(names[key] if key in names else NAMED_ONLY.get(vocabulary, {}).get(key, value))

@@ -20,6 +20,11 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional name of a gettext 
 MESSAGES = (
     # schemas/fields.py and schemas/common.py, schemas/types.py
     N_("Contains control characters, which are not allowed."),
+    N_("Contains characters that are not valid text."),
+    N_(
+        "Contains an invisible line or paragraph separator (often pasted from a word processor): "
+        "type the text on one line."
+    ),
     N_("Must be a single line."),
     N_("Must be at most %(n)s characters long."),
     N_("Must not be empty."),
@@ -34,6 +39,7 @@ MESSAGES = (
     N_("The period cannot end before it starts."),
     N_("The agreement cannot end before it starts."),
     N_("Unknown field: %(n)s."),
+    N_("Enter a number from %(min)s to %(max)s."),
     # marshmallow's own messages
     N_("Missing data for required field."),
     N_("Field may not be null."),
@@ -51,6 +57,14 @@ MESSAGES = (
     N_("Invalid value."),
     N_("Choose one of the values offered."),
     N_("Out of range."),
+    N_("Longer than maximum length %(n)s."),
+    N_("Shorter than minimum length %(n)s."),
+    N_("Special numeric values (nan or infinity) are not permitted."),
+    N_("Number too large."),
+    N_("Invalid type."),
+    N_("Not a valid boolean."),
+    N_("Not a valid utf-8 string."),
+    N_("String does not match expected pattern."),
     # the services
     N_("Not a CITES Party in the registry."),
     N_("Not in the taxon checklist: %(n)s."),
@@ -63,28 +77,53 @@ MESSAGES = (
     N_("This record has no such confidential field."),
     N_("Unknown tier."),
     N_("This version no longer passes the checks; return it to the Party."),
+    N_("%(n)s is not a file of this record."),
+    N_("The same file is listed twice."),
+    N_(
+        "This upload was already saved with a record (the form was probably sent twice). "
+        "Upload the file again to add it here."
+    ),
 )
 
 
 # Messages of the schemas and of marshmallow, with their variable parts, mapped to catalog entries.
+# The named groups fill the placeholders of the same name (``n`` when the group has no name).
+_NUMBER = r"-?\d+(?:\.\d+)?"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^Must be at most (\d+) characters long\.$"), "Must be at most %(n)s characters long."),
     (re.compile(r"^Not in the taxon checklist: (.+)\.$"), "Not in the taxon checklist: %(n)s."),
     (re.compile(r"^(\S+) is not a rescue centre\.$"), "%(n)s is not a rescue centre."),
+    (re.compile(r"^(\S+) is not a file of this record\.$"), "%(n)s is not a file of this record."),
     (re.compile(r"^Must be one of: (.+)\.$"), "Choose one of the values offered."),
     (
-        re.compile(r"^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$"),
-        "Out of range.",
+        re.compile(rf"^Enter a number from (?P<min>{_NUMBER}) to (?P<max>{_NUMBER})\.$"),
+        "Enter a number from %(min)s to %(max)s.",
     ),
-    (re.compile(r"^Must be greater than or equal to (\S+)\.$"), "Out of range."),
+    (
+        re.compile(
+            rf"^Must be greater than or equal to (?P<min>{_NUMBER}) "
+            rf"and less than or equal to (?P<max>{_NUMBER})\.$"
+        ),
+        "Enter a number from %(min)s to %(max)s.",
+    ),
+    (re.compile(r"^Must be (?:greater|less) than (?:or equal to )?(\S+)\.$"), "Out of range."),
     (re.compile(r"^Unknown field: (.+)\.$"), "Unknown field: %(n)s."),
+    (re.compile(r"^Longer than maximum length (\d+)\.$"), "Longer than maximum length %(n)s."),
+    (re.compile(r"^Shorter than minimum length (\d+)\.$"), "Shorter than minimum length %(n)s."),
 )
+
+
+def catalog_entry(message: str) -> tuple[str, dict[str, str]]:
+    """The catalog id of a message of the schemas, marshmallow or the services, and its variable parts."""
+    for pattern, msgid in _PATTERNS:
+        match = pattern.match(message)
+        if match:
+            params = match.groupdict() or {"n": match.group(1)}
+            return msgid, params if "%(" in msgid else {}
+    return message, {}
 
 
 def localize(message: str) -> str:
     """The message in the viewer's language (schema messages are English catalog ids)."""
-    for pattern, msgid in _PATTERNS:
-        match = pattern.match(message)
-        if match:
-            return gettext(msgid, n=match.group(1)) if "%(n)s" in msgid else gettext(msgid)
-    return gettext(message)
+    msgid, params = catalog_entry(message)
+    return gettext(msgid, **params)

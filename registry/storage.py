@@ -53,6 +53,19 @@ _PDF_TAIL = 4096
 
 _TEMPORARY_PREFIX = ".incoming-"
 
+# JPEG markers: start of scan, and the frame headers (SOF0-SOF15 but for DHT, JPG and DAC) one of which
+# must come before it. Real files have a dozen segments before the scan and no fill bytes.
+_JPEG_SOS = 0xDA
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_MAX_SEGMENTS = 1000
+_JPEG_MAX_FILL = 64
+
+# What carries macros in an office document: part names, folders, and declared content types.
+_MACRO_PARTS = frozenset({"vbaproject.bin", "vbadata.xml"})
+_MACRO_FOLDERS = ("xl/macrosheets/", "basic/", "scripts/")
+_MACRO_CONTENT_TYPES = (b"macroenabled", b"vbaproject", b"macrosheet")
+_CONTENT_TYPES_LIMIT = 1 << 20
+
 # What zipfile and zlib raise on a malformed archive (bad offsets surface as OSError, bad UTF-8 names as
 # UnicodeDecodeError, exotic methods as NotImplementedError). Refused, a ValueError, is not among them.
 _MALFORMED = (zipfile.BadZipFile, zlib.error, UnicodeDecodeError, NotImplementedError, EOFError, OSError)
@@ -78,6 +91,10 @@ MESSAGES: dict[str, str] = {
         "the new copy."
     ),
     "damaged_image": N_("The image is damaged or incomplete."),
+    "macros": N_(
+        "Documents with macros (such as .docm and .xlsm files) are not accepted. Save the document "
+        "without macros, as DOCX, XLSX, ODT or PDF, and upload it again."
+    ),
     "damaged_document": N_(
         "The document is damaged or is not a genuine DOCX, ODT or XLSX file. Save it again and upload "
         "the new copy."
@@ -137,6 +154,7 @@ def sniff(path: Path) -> str:
             raise Refused("damaged_image")
         return "image/png"
     if head.startswith(b"\xff\xd8\xff"):
+        _check_jpeg(path)
         return "image/jpeg"
     if head.startswith(b"PK\x03\x04"):
         return _sniff_zip(path)
@@ -144,6 +162,62 @@ def sniff(path: Path) -> str:
         # The old compound-file format: .doc, .xls, and the envelope of any password-protected DOCX/XLSX.
         raise Refused("legacy_office")
     raise Refused("unsupported")
+
+
+def _check_jpeg(path: Path) -> None:
+    """Refuse a file that starts like a JPEG but is not one.
+
+    After the start-of-image marker, a JPEG is a chain of segments, each a marker and its length, that
+    must lead through a frame header (the image's size and components) to the start of the scan, where
+    the compressed image begins. Three bytes alone say nothing: any file can begin with them.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(2)
+        framed = False
+        for _ in range(_JPEG_MAX_SEGMENTS):
+            marker = handle.read(2)
+            if len(marker) < 2 or marker[0] != 0xFF:
+                raise Refused("damaged_image")
+            kind = marker[1]
+            for _ in range(_JPEG_MAX_FILL):
+                if kind != 0xFF:
+                    break
+                kind = (handle.read(1) or b"\x00")[0]
+            # Before the scan only marker segments with a length may come (no RSTn, SOI, EOI, TEM).
+            if kind in (0x00, 0x01, 0xFF) or 0xD0 <= kind <= 0xD9:
+                raise Refused("damaged_image")
+            length = int.from_bytes(handle.read(2).rjust(2, b"\x00"), "big")
+            if length < 2 or handle.tell() + length - 2 > size:
+                raise Refused("damaged_image")
+            if kind == _JPEG_SOS:
+                if not framed:
+                    raise Refused("damaged_image")
+                return
+            framed = framed or kind in _JPEG_FRAMES
+            handle.seek(length - 2, os.SEEK_CUR)
+    raise Refused("damaged_image")
+
+
+def _check_macros(archive: zipfile.ZipFile) -> None:
+    """Refuse an office document that carries macros, which could run when it is opened.
+
+    Word and Excel keep VBA in a ``vbaProject.bin`` part and declare a macro-enabled content type
+    (.docm, .xlsm); Excel 4 macros live in macro sheets; LibreOffice keeps Basic and scripts in
+    folders of their own.
+    """
+    for info in archive.infolist():
+        name = info.filename.lower()
+        if name.rsplit("/", 1)[-1] in _MACRO_PARTS or name.startswith(_MACRO_FOLDERS):
+            raise Refused("macros")
+    try:
+        types = archive.getinfo("[Content_Types].xml")
+    except KeyError:
+        return
+    with archive.open(types) as member:
+        declared = member.read(_CONTENT_TYPES_LIMIT).lower()
+    if any(word in declared for word in _MACRO_CONTENT_TYPES):
+        raise Refused("macros")
 
 
 def _sniff_zip(path: Path) -> str:
@@ -226,6 +300,8 @@ def _check_archive(archive: zipfile.ZipFile, packed: int, depth: int, budget: _B
     budget.expanded -= total
     if budget.expanded < 0 or (total > _RATIO_FLOOR and total > MAX_RATIO * max(1, packed)):
         raise Refused("zip_bomb")
+    # Every archive, embedded ones too: a macro workbook inside a Word document still runs.
+    _check_macros(archive)
     for info in infos:
         if info.file_size < 22 or info.is_dir():
             continue

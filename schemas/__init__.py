@@ -25,7 +25,9 @@ def load_record(raw: Any) -> dict[str, Any]:
     """
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["A record must be a JSON object."]})
-    schema_cls = RECORD_SCHEMAS.get(raw.get("type"))  # type: ignore[arg-type]
+    record_type = raw.get("type")
+    # Only a string can name a type (a list or an object in "type" is reported like any bad type).
+    schema_cls = RECORD_SCHEMAS.get(record_type) if isinstance(record_type, str) else None
     if schema_cls is None:
         # The generic schema reports the bad type together with every other problem.
         RecordSchema().load(raw)

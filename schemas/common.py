@@ -7,11 +7,15 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from registry.policy import SENSITIVE_FIELDS
-from registry.vocab import LANGUAGES, RECORD_TYPES, REGIONS, SCOPES, STATUSES, TIERS
+from registry.vocab import JUSTIFICATIONS, LANGUAGES, RECORD_TYPES, REGIONS, SCOPES, STATUSES, TIERS
 
-from .fields import Choice, Line, Lines, Text
+from .fields import Choice, Line, Lines, Text, Whole
 
 REF = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", error="Use lowercase letters, digits and hyphens.")
+# A record is written in one of the three languages; a language version of its document may also be
+# in another one (a Portuguese original beside the English translation, say): "other".
+OTHER_LANGUAGE = "other"
+FILE_LANGUAGES = (*LANGUAGES, OTHER_LANGUAGE)
 
 
 class TranslationSchema(Schema):
@@ -27,21 +31,34 @@ class ConfidentialitySchema(Schema):
 
     level = Choice(TIERS, load_default=None)
     rule = Text(load_default="", max_length=5000)
-    justification = Text(load_default="", max_length=5000)
+    # One reason of the short list, or none when everything is public; the Party's own words go in ``rule``.
+    justification = fields.String(
+        load_default="",
+        validate=validate.OneOf(("", *JUSTIFICATIONS), error="Choose one of the values offered."),
+    )
     disclosure_date = fields.Date(load_default=None, allow_none=True)
     field_tiers = fields.Dict(
         keys=fields.String(), values=Choice(TIERS), load_default=dict, data_key="fields"
     )
 
 
-class FileSchema(Schema):
+class FileEntrySchema(Schema):
+    """What a Party says of a language version of a document: its title, language and tier.
+
+    The submission form checks each of its files with this; import and export use it through
+    ``FileSchema``, so the three accept exactly the same values.
+    """
+
+    title = Line(load_default="", max_length=1000)
+    language = Choice(FILE_LANGUAGES, required=True)
+    tier = Choice(TIERS, load_default="public")
+
+
+class FileSchema(FileEntrySchema):
     """A language version of a document. ``path`` is relative to the JSON file that names it."""
 
     id = fields.String(dump_only=True)
     path = Line(required=True, max_length=1000)
-    title = Line(load_default="", max_length=1000)
-    language = Choice(LANGUAGES, required=True)
-    tier = Choice(TIERS, load_default="public")
     size = fields.Integer(dump_only=True)
     sha256 = fields.String(dump_only=True)
     media_type = fields.String(dump_only=True)
@@ -74,7 +91,7 @@ class RecordSchema(Schema):
     scope = Choice(SCOPES, load_default="national")
     region = Choice(REGIONS, load_default=None, allow_none=True)
     issuing_bodies = Lines()
-    year = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1950, max=2100))
+    year = Whole(1950, 2100, load_default=None, allow_none=True)
     date = fields.Date(load_default=None, allow_none=True)
     taxa = fields.List(Line(max_length=200), load_default=list, validate=validate.Length(max=500))
     status = Choice(STATUSES, load_default=None)

@@ -19,7 +19,10 @@ from registry.vocab import (
 )
 
 from .common import REF, RecordSchema
-from .fields import Choice, Choices, Line, Lines, Text
+from .fields import Between, Choice, Choices, Email, Line, Lines, Link, Text, Whole, distinct
+
+MAX_CAPACITY = 1_000_000
+MAX_MEMBERS = 500
 
 
 class ActionPlanDetails(Schema):
@@ -29,8 +32,8 @@ class ActionPlanDetails(Schema):
     participating_agencies = Lines()
     stages = Choices(STAGES)
     disposal_options = Choices(DISPOSAL_OPTIONS)
-    period_start = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1950, 2100))
-    period_end = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1950, 2100))
+    period_start = Whole(1950, 2100, load_default=None, allow_none=True)
+    period_end = Whole(1950, 2100, load_default=None, allow_none=True)
 
     @validates_schema
     def _period(self, data: dict, **_kwargs: object) -> None:
@@ -86,7 +89,7 @@ class ContactSchema(Schema):
 
     name = Line(required=True, max_length=200)
     function = Line(load_default="", max_length=200)
-    email = fields.Email(load_default="")
+    email = Email(load_default="")
     phone = Line(load_default="", max_length=50)
 
 
@@ -98,9 +101,10 @@ class RescueCentreDetails(Schema):
     city = Line(required=True, max_length=200)
     subnational_region = Line(load_default="", max_length=200)
     address = Text(load_default="", max_length=1000)
-    latitude = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
-    longitude = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
-    capacity = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    latitude = Between(-90, 90, load_default=None, allow_none=True)
+    longitude = Between(-180, 180, load_default=None, allow_none=True)
+    # Animals at one time: the largest centres hold some tens of thousands (confiscated tortoises).
+    capacity = Whole(0, MAX_CAPACITY, load_default=None, allow_none=True)
     contacts = fields.List(fields.Nested(ContactSchema), load_default=list, validate=validate.Length(max=50))
     accreditations = Lines()
     services = Choices(SERVICES)
@@ -112,8 +116,12 @@ class NetworkDetails(Schema):
     coordinator = Line(required=True)
     coverage = Text(load_default="", max_length=2000)
     coverage_regions = Choices(REGIONS)
-    website = fields.URL(load_default=None, allow_none=True, schemes={"http", "https"})
-    members = fields.List(fields.String(validate=REF), load_default=list)
+    website = Link(load_default=None, allow_none=True, max_length=500)
+    members = fields.List(
+        fields.String(validate=REF),
+        load_default=list,
+        validate=[validate.Length(max=MAX_MEMBERS), distinct],
+    )
 
 
 class AgreementDetails(Schema):

@@ -70,7 +70,11 @@ def canary_records() -> list[dict]:
             type="rescue_centre",
             ref="hidden-centre",
             title=f"{CONF} confidential centre",
-            confidentiality={"level": "confidential", "justification": f"{CONF} justification"},
+            confidentiality={
+                "level": "confidential",
+                "rule": f"{CONF} rule",
+                "justification": "facility_security",
+            },
             details={"facility_type": "zoo", "operator": f"{CONF} operator", "city": f"{CONF} city"},
         ),
         record_data(

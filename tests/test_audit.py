@@ -10,7 +10,7 @@ from registry.db import commit, get_engine, rollback, session
 from registry.models import AuditEvent
 from registry.services import audit
 
-from .conftest import login
+from .conftest import csrf_token, login
 from .factories import PASSWORD, make_record, make_user
 
 
@@ -30,6 +30,30 @@ def test_logins_and_failed_logins_are_recorded_with_their_address(app, client):
         ("login_failed", "nobody@test.example", "127.0.0.1"),
         ("login", "reader-x@test.example", "127.0.0.1"),
     ]
+
+
+def test_failed_logins_whose_form_does_not_validate_are_recorded_too(app, client):
+    attempts = [
+        {"email": "reader-x@test.example", "password": ""},  # no password
+        {"email": "", "password": PASSWORD},  # no address
+        {"email": "a" * 300 + "@test.example", "password": PASSWORD},  # too long to be an address
+        {"email": "reader\x00-x@test.example", "password": PASSWORD},  # NUL: refused like any other
+        {"email": "not an address", "password": PASSWORD},
+    ]
+    for attempt in attempts:
+        response = client.post("/login", data={**attempt, "csrf_token": csrf_token(client)})
+        assert response.status_code == 400
+    with app.app_context():
+        events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+    assert [e.action for e in events] == ["login_failed"] * len(attempts)
+    assert [e.actor for e in events] == [
+        "reader-x@test.example",
+        "",
+        ("a" * 300 + "@test.example")[:254],
+        "reader\ufffd-x@test.example",
+        "not an address",
+    ]
+    assert all(e.remote_addr == "127.0.0.1" for e in events)
 
 
 def test_a_party_reads_only_its_own_records_trail(app):

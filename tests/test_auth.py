@@ -127,3 +127,17 @@ def test_security_headers(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["reader-x@test.example\x00", "\x00", "reader\u2028-x@test.example", "no address at all", "a@b\x07"],
+)
+def test_junk_in_the_email_gets_the_usual_answer(client, reader, email):
+    response = login(client, email, PASSWORD)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "The e-mail address or password is not correct." in page and "Traceback" not in page
+    assert client.get(f"/records/{reader['record']}").status_code == 404
+    # The form still works afterwards: nothing was left half done.
+    assert login(client, reader["email"], PASSWORD).status_code == 302

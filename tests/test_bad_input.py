@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from flask_babel import gettext
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from registry.db import session
+from registry.errors import Invalid
+from registry.messages import MESSAGES, catalog_entry, localize
+from registry.models import Party, Record
+from registry.services import workflow
+from schemas import load_record
+
+from .conftest import login
+from .factories import PASSWORD, import_payload, make_record, make_user, record_data
 
 HOSTILE = [
     "/records?page=abc",
@@ -49,3 +64,121 @@ def test_unknown_method_and_oversized_login(client):
     assert client.put("/records").status_code == 405
     response = client.post("/login", data={"email": "a" * 10000, "password": "b" * 10000})
     assert response.status_code == 400
+
+
+def test_an_unexpected_database_error_shows_the_error_page_not_a_bare_500(app):
+    @app.get("/test-database-error")
+    def database_error():  # type: ignore[no-untyped-def]
+        # A second South Africa: the flush fails and leaves the session needing a rollback.
+        session.add(Party(iso="ZA", region="africa", name_en="ZA", name_fr="ZA", name_es="ZA"))
+        session.flush()
+
+    with app.app_context():
+        make_user("reader")
+    client = app.test_client()
+    login(client, "reader-x@test.example", PASSWORD)
+    # The page renders the signed-in user, which the database must be able to load again.
+    response = client.get("/test-database-error")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "Something went wrong on our side" in page and "Sign out" in page
+    assert "Traceback" not in page and "IntegrityError" not in page
+    assert client.get("/").status_code == 200
+
+
+def test_the_justification_comes_from_the_short_list_in_imports_too(app):
+    with app.app_context():
+        with pytest.raises(Invalid) as refused:
+            import_payload(
+                [record_data(confidentiality={"level": "confidential", "justification": "Secret."})]
+            )
+        assert any("confidentiality.justification" in p for p in refused.value.messages["problems"])
+        record = make_record(confidentiality={"level": "confidential", "justification": "personal_data"})
+        assert record.confidentiality_justification == "personal_data"
+
+
+def test_numbers_that_would_overflow_the_database_are_refused_in_imports(app):
+    centre = {"facility_type": "zoo", "operator": "Op", "city": "Town", "capacity": 10**20}
+    with app.app_context():
+        with pytest.raises(Invalid) as refused:
+            import_payload([record_data(type="rescue_centre", details=centre, year=2**40)])
+        problems = refused.value.messages["problems"]
+        assert any("details.capacity: Enter a number from 0 to 1000000." in p for p in problems), problems
+        assert any("year: Enter a number from 1950 to 2100." in p for p in problems), problems
+        assert session.scalar(select(Record)) is None
+
+
+_BAD_VALUES = (
+    None,
+    12345,
+    "",
+    "x" * 300_000,
+    "a\x00b",
+    "a\u2028b",
+    ["x"] * 1001,
+    {"a": 1},
+    "nan",
+    "1e400",
+    10**20,
+)
+
+
+def _messages(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [m for inner in value.values() for m in _messages(inner)]
+    if isinstance(value, list):
+        return [m for inner in value for m in _messages(inner)]
+    return [str(value)]
+
+
+def _bad_variants(shape: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """``shape`` with one value replaced by a bad one, for every value, nested ones included."""
+    for key, current in shape.items():
+        for bad in _BAD_VALUES:
+            yield {**shape, key: bad}
+        if isinstance(current, dict):
+            for inner in _bad_variants(current):
+                yield {**shape, key: inner}
+        elif isinstance(current, list) and current and isinstance(current[0], dict):
+            for inner in _bad_variants(current[0]):
+                yield {**shape, key: [inner]}
+
+
+def test_every_message_the_schemas_give_has_a_catalog_entry(app):
+    full = {
+        **record_data(),
+        "translations": [{"language": "fr", "title": "Titre", "summary": ""}],
+        "confidentiality": {"level": "public", "rule": "", "justification": "", "disclosure_date": None},
+        "files": [{"path": "a.pdf", "title": "", "language": "en", "tier": "public"}],
+    }
+    shapes = [
+        {**full, "type": "rescue_centre", "details": {**centre_details(), "contacts": [{"name": "N"}]}},
+        {**full, "type": "network", "details": {"coordinator": "C", "website": None, "members": []}},
+        {**full, "type": "action_plan", "details": {"lead_agency": "L", "period_start": 2000}},
+        {**full, "type": "agreement", "details": {"agreement_type": "loan", "ownership": "state"}},
+    ]
+    found: set[str] = set()
+    for shape in shapes:
+        for variant in _bad_variants(shape):
+            try:
+                load_record(variant)
+            except ValidationError as exc:
+                found.update(_messages(exc.messages))
+    found.update(
+        [
+            workflow.ALREADY_SAVED,
+            "fabc123 is not a file of this record.",
+            "The same file is listed twice.",
+            "Longer than maximum length 100.",
+        ]
+    )
+    missing = {m for m in found if catalog_entry(m)[0] not in MESSAGES}
+    assert not missing
+    with app.test_request_context("/?lang=fr"):
+        assert localize("Longer than maximum length 500.") == gettext(
+            "Longer than maximum length %(n)s.", n="500"
+        )
+
+
+def centre_details() -> dict[str, Any]:
+    return {"facility_type": "zoo", "operator": "Op", "city": "Town", "latitude": 1.0, "capacity": 1}

@@ -52,8 +52,29 @@ def png_bytes() -> bytes:
     )
 
 
-# The start of a JPEG (SOI, then a JFIF APP0 segment) and its end (EOI).
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+def segment(marker: int, payload: bytes) -> bytes:
+    """One JPEG marker segment: the marker, its length (which counts itself) and its payload."""
+    return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def huffman_table(table_class: int) -> bytes:
+    """A Huffman table of one code, one bit long, for the symbol 0 (a DC of 0, or the end of a block)."""
+    return bytes((table_class << 4,)) + bytes((1,) + (0,) * 15) + b"\x00"
+
+
+# The start of a JPEG (SOI, then a JFIF APP0 segment).
+JPEG_HEAD = b"\xff\xd8" + segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+# A real 1×1 grey baseline JPEG: quantisation table, frame header, Huffman tables, scan, one block
+# coded in two bits (padded with ones), end of image.
+JPEG = (
+    JPEG_HEAD
+    + segment(0xDB, b"\x00" + b"\x01" * 64)
+    + segment(0xC0, b"\x08\x00\x01\x00\x01\x01\x01\x11\x00")
+    + segment(0xC4, huffman_table(0))
+    + segment(0xC4, huffman_table(1))
+    + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    + b"\x3f\xff\xd9"
+)
 
 
 def upload(data: bytes, filename: str = "plan.pdf") -> FileStorage:
@@ -157,6 +178,79 @@ def test_a_document_with_an_embedded_workbook_is_accepted(tmp_path):
 
 
 # Refused, with the reason ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff\xd8\xff" + b"Dear colleagues, this is not a picture." * 10,
+        JPEG_HEAD + b"\xff\xd9",  # no frame, no scan: three magic bytes and nothing of an image
+        JPEG_HEAD + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00") + b"\x3f\xff\xd9",  # a scan without a frame
+        JPEG_HEAD + b"\xff\xdb\x10\x00" + b"\x01" * 64,  # a segment longer than the file
+        b"\xff\xd8\xff\xe0\x00\x01JFIF",  # a length too short to count itself
+        b"\xff\xd8" + b"\xff" * 1000,  # fill bytes and nothing else
+    ],
+    ids=["text", "header-only", "scan-without-frame", "overlong-segment", "short-length", "fill"],
+)
+def test_a_file_that_only_starts_like_a_jpeg_is_refused(tmp_path, data):
+    files_dir = tmp_path / "files"
+    with pytest.raises(Refused) as refused:
+        uploads.accept(upload(data, "photo.jpg"), files_dir, MB)
+    assert refused.value.code == "damaged_image"
+    assert str(refused.value) == "The image is damaged or incomplete."
+    assert leftovers(files_dir) == []
+
+
+MACROS = {
+    "docm": {
+        "[Content_Types].xml": '<Types><Override PartName="/word/document.xml" '
+        'ContentType="application/vnd.ms-word.document.macroEnabled.main+xml"/></Types>',
+        "word/document.xml": "<w:document/>",
+        "word/vbaProject.bin": b"\xd0\xcf\x11\xe0" + bytes(60),
+    },
+    "xlsm": {
+        "[Content_Types].xml": '<Types><Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.ms-excel.sheet.macroEnabled.main+xml"/></Types>',
+        "xl/workbook.xml": "<workbook/>",
+        "xl/vbaProject.bin": b"\xd0\xcf\x11\xe0" + bytes(60),
+    },
+    # Either sign alone is enough: a renamed .docm keeps its content type, a VBA part is a VBA part.
+    "content-type-only": {
+        "[Content_Types].xml": '<Types><Default Extension="bin" '
+        'ContentType="application/vnd.ms-office.vbaProject"/></Types>',
+        "word/document.xml": "<w:document/>",
+    },
+    "vba-part-only": {**docx_parts(), "word/VBAProject.bin": b"\x00" * 64},
+    "excel-4-macro-sheet": {
+        "[Content_Types].xml": "<Types/>",
+        "xl/workbook.xml": "<workbook/>",
+        "xl/macrosheets/sheet1.xml": "<xm:macrosheet/>",
+    },
+    "odt-basic": {
+        "mimetype": "application/vnd.oasis.opendocument.text",
+        "content.xml": "<office:document-content/>",
+        "Basic/Standard/Module1.xml": "<script:module/>",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MACROS))
+def test_documents_with_macros_are_refused_saying_why(tmp_path, kind):
+    path = write_zip(tmp_path / f"{kind}.zip", MACROS[kind])
+    files_dir = tmp_path / "files"
+    with pytest.raises(Refused) as refused:
+        uploads.accept(upload(path.read_bytes(), "report.docx"), files_dir, MB)
+    assert refused.value.code == "macros"
+    assert "macros" in str(refused.value) and ".docm" in str(refused.value)
+    assert leftovers(files_dir) == []
+
+
+def test_a_macro_workbook_embedded_in_a_document_is_refused(tmp_path):
+    workbook = write_zip(tmp_path / "book.xlsm", MACROS["xlsm"]).read_bytes()
+    parts = {**docx_parts(), "word/embeddings/Microsoft_Excel_Macro-Enabled_Worksheet.xlsm": workbook}
+    with pytest.raises(Refused) as refused:
+        storage.sniff(write_zip(tmp_path / "with-macros.docx", parts))
+    assert refused.value.code == "macros"
 
 
 def test_a_text_file_named_pdf_is_refused_with_the_reason(tmp_path):

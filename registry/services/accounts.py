@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -39,7 +40,7 @@ def create_user(
         raise Forbidden("manage_users")
     errors: dict[str, list[str]] = {}
     email = email.strip().lower()
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+    if not could_be_address(email):
         errors["email"] = ["Enter a valid e-mail address."]
     elif session.scalar(select(User).where(func.lower(User.email) == email)):
         errors["email"] = ["A user with this e-mail address already exists."]
@@ -74,9 +75,24 @@ def set_password(user: User, password: str) -> None:
     rotate_nonce(user)
 
 
+def could_be_address(email: str) -> bool:
+    """Whether ``email`` has the shape of an address: an @, at most 254 characters, nothing invisible.
+
+    Spaces, control characters (NUL among them), line separators and other invisible characters are
+    never part of an address a user has, and some databases refuse a NUL in a query outright.
+    """
+    return "@" in email and len(email) <= 254 and all(unicodedata.category(c)[0] not in "CZ" for c in email)
+
+
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with these credentials, or None (in about the same time either way)."""
-    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    """The active user with these credentials, or None (in about the same time either way).
+
+    An ``email`` that cannot be an address is never looked up: it is refused like an unknown one.
+    """
+    email = email.strip().lower()
+    user = None
+    if could_be_address(email):
+        user = session.scalar(select(User).where(func.lower(User.email) == email))
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):

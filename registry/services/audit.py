@@ -7,6 +7,7 @@ session refuses it here, and the database refuses it with triggers (migration 00
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ def log(
     entry = AuditEvent(
         action=action,
         actor_id=getattr(viewer, "id", None),
-        actor=actor if actor is not None else getattr(viewer, "email", "") or "",
+        actor=_one_line(actor if actor is not None else getattr(viewer, "email", "") or "", 254),
         actor_role=getattr(viewer, "role", "") or "",
         remote_addr=str(session.info.get("remote_addr") or "")[:64],
         record_id=record.id if record is not None else None,
@@ -75,6 +76,16 @@ def log(
     )
     session.add(entry)
     return entry
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` fit for a one-line column of the trail, at most ``limit`` characters.
+
+    What a database may refuse or a line cannot show (NUL and other control characters, line and
+    paragraph separators) becomes U+FFFD, so the entry still shows that something was there.
+    """
+    shown = "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") else c for c in text)
+    return shown[:limit]
 
 
 @dataclass

@@ -10,19 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import login_required
 from marshmallow import ValidationError
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
 from schemas import load_record
+from schemas.common import FILE_LANGUAGES, FileEntrySchema
+from schemas.query import TaxonQueryArgs
+from schemas.submit import PartyWithdrawForm
 
 from .. import policy, storage, uploads
 from ..auth import current_viewer
 from ..db import rollback, session
-from ..errors import Invalid, NotFound
+from ..errors import Forbidden, Invalid, NotFound
+from ..messages import localize
 from ..models import MODEL_FOR_TYPE, Record, RescueCentre, Taxon, looks_like_id
 from ..services import audit, records, workflow
 from ..vocab import LANGUAGES, RECORD_TYPES
@@ -87,96 +92,141 @@ def _rescue_centres(viewer) -> list[Record]:  # type: ignore[no-untyped-def]
     )
 
 
+# Each file row of the form is checked with the schema that checks an import's files.
+_FILE_ENTRY = FileEntrySchema()
+
+
+def _file_row(values: MultiDict, prefix: str, ref: str) -> dict[str, Any]:
+    """A file row of the form as typed: its reference and the title, language and tier stated for it."""
+    return {
+        "ref": ref,
+        "title": values.get(prefix + "title", ""),
+        "language": values.get(prefix + "language", "en"),
+        "tier": values.get(prefix + "tier", policy.PUBLIC),
+        "remove": bool(values.get(prefix + "remove")),
+    }
+
+
+def _checked(row: dict[str, Any], index: int, errors: dict[str, list[str]]) -> dict[str, Any] | None:
+    """The row's title, language and tier as the schema cleans them, or None with messages by field."""
+    try:
+        return _FILE_ENTRY.load({key: row[key] for key in ("title", "language", "tier")})
+    except ValidationError as exc:
+        for key, messages in exc.messages.items():  # type: ignore[union-attr]
+            errors[f"file.{index}.{key}"] = [localize(str(m)) for m in messages]
+        return None
+
+
 def _kept_files(
     values: MultiDict, record: Record | None
-) -> tuple[list[dict[str, Any]], list[workflow.FileEntry]]:
-    """The files the form lists (attached ones and uploads already accepted), for display and saving."""
+) -> tuple[list[dict[str, Any]], list[workflow.FileEntry], dict[str, list[str]]]:
+    """The files the form lists (attached ones and uploads already accepted), for display and saving.
+
+    Returns the rows to show, the entries to save and the messages: each file row kept is checked by
+    the same schema as an import's files, and a file listed twice is kept once.
+    """
     secret = current_app.config["SECRET_KEY"]
     attached = {f.id: f for f in record.files} if record is not None else {}
     rows: list[dict[str, Any]] = []
     entries: list[workflow.FileEntry] = []
+    errors: dict[str, list[str]] = {}
+    seen: set[str] = set()
     for index, ref in enumerate(values.getlist("file.ref")):
-        prefix = f"file.{index}."
-        row = {
-            "ref": ref,
-            "title": values.get(prefix + "title", ""),
-            "language": values.get(prefix + "language", "en"),
-            "tier": values.get(prefix + "tier", policy.PUBLIC),
-            "remove": bool(values.get(prefix + "remove")),
-        }
+        if ref in seen:
+            continue
+        seen.add(ref)
+        row = _file_row(values, f"file.{index}.", ref)
+        staged = None
         if ref in attached:
             row["name"], row["size"] = attached[ref].original_name, attached[ref].size
-            entry = workflow.FileEntry(row["language"], row["tier"], row["title"], file_id=ref)
         else:
             staged = uploads.unsign(ref, secret, files_dir=_files_dir())
             if staged is None:
-                continue  # expired or forged: the user is asked to upload it again
+                # Expired, forged, or its file removed since: say so, and ask for the file again.
+                if not row["remove"]:
+                    lost = gettext("A file you added earlier could not be kept: upload it again.")
+                    errors["files"] = [lost]
+                continue
             row["name"], row["size"] = staged.original_name, staged.size
-            entry = workflow.FileEntry(row["language"], row["tier"], row["title"], upload=staged)
         rows.append(row)
-        if not row["remove"]:
-            entries.append(entry)
-    return rows, entries
+        if row["remove"]:
+            continue
+        clean = _checked(row, len(rows) - 1, errors)
+        if clean is not None:
+            entries.append(
+                workflow.FileEntry(**clean, file_id=None if staged else ref, upload=staged)  # type: ignore[arg-type]
+            )
+    return rows, entries, errors
 
 
 def _accept_uploads(
     values: MultiDict, rows: list[dict[str, Any]], entries: list[workflow.FileEntry]
 ) -> dict[str, list[str]]:
-    """Store each new upload that passes the checks; refused ones are named with the reason."""
+    """Store each new upload that passes the checks; refused ones are named with the reason.
+
+    An upload whose title or language is wrong is stored all the same and listed with the message,
+    so the file is not asked for again.
+    """
     errors: dict[str, list[str]] = {}
     secret = current_app.config["SECRET_KEY"]
     for slot in range(UPLOAD_SLOTS):
         upload = request.files.get(f"upload.{slot}")
         if upload is None or not upload.filename:
             continue
-        prefix = f"upload.{slot}."
         try:
             staged = uploads.accept(upload, _files_dir(), current_app.config["MAX_FILE_SIZE"])
         except storage.Refused as exc:
             errors[f"upload.{slot}"] = [f"{uploads.clean_name(upload.filename)}: {uploads.reason(exc)}"]
             continue
-        row = {
-            "ref": uploads.sign(staged, secret),
-            "title": values.get(prefix + "title", ""),
-            "language": values.get(prefix + "language", "en"),
-            "tier": values.get(prefix + "tier", policy.PUBLIC),
-            "remove": False,
-            "name": staged.original_name,
-            "size": staged.size,
-        }
+        row = _file_row(values, f"upload.{slot}.", uploads.sign(staged, secret))
+        row.update({"remove": False, "name": staged.original_name, "size": staged.size})
         rows.append(row)
-        entries.append(workflow.FileEntry(row["language"], row["tier"], row["title"], upload=staged))
+        clean = _checked(row, len(rows) - 1, errors)
+        if clean is not None:
+            entries.append(workflow.FileEntry(**clean, upload=staged))
     return errors
 
 
-def _file_errors(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    for index, row in enumerate(rows):
-        if row["language"] not in (*LANGUAGES, "other") or row["tier"] not in policy.allowed_tiers(
-            policy.CONFIDENTIAL
-        ):
-            errors[f"file.{index}"] = [gettext("Choose one of the values offered.")]
-    return errors
+def _find_taxa(query: str) -> tuple[list[Taxon], dict[str, list[str]]]:
+    """The taxa matching ``query`` (checked by the schema), or no taxa and the messages by field."""
+    try:
+        args = TaxonQueryArgs().load({"q": query})
+    except ValidationError as exc:
+        return [], {"q": [localize(str(m)) for m in exc.messages["q"]]}  # type: ignore[call-overload]
+    return _taxon_matches(args["q"]), {}
+
+
+def _like_pattern(text: str) -> str:
+    """``text`` to be found anywhere by LIKE with ``escape="\\"``: its own % and _ match only themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _taxon_matches(query: str) -> list[Taxon]:
     """Taxa whose scientific or common name (in any of the three languages) contains ``query``."""
-    query = query.strip()[:100]
     if len(query) < 2:
         return []
-    pattern = f"%{query.lower()}%"
+    pattern = _like_pattern(query.lower())
     columns = (Taxon.name, Taxon.common_en, Taxon.common_fr, Taxon.common_es)
     return list(
         session.scalars(
             select(Taxon)
-            .where(or_(*(func.lower(c).like(pattern) for c in columns)))
+            .where(or_(*(func.lower(c).like(pattern, escape="\\") for c in columns)))
             .order_by(Taxon.name)
             .limit(TAXON_MATCHES)
         )
     )
 
 
-def _render(record_type: str, values: MultiDict, rows, errors, record: Record | None, status: int = 200):  # type: ignore[no-untyped-def]
+def _render(  # type: ignore[no-untyped-def]
+    record_type: str,
+    values: MultiDict,
+    rows,
+    errors,
+    record: Record | None,
+    status: int = 200,
+    taxon_matches: list[Taxon] | None = None,
+):
     viewer = current_viewer()
     return (
         render_template(
@@ -191,22 +241,45 @@ def _render(record_type: str, values: MultiDict, rows, errors, record: Record | 
             tiers=forms.tier_choices(),
             sensitive=list(policy.SENSITIVE_FIELDS.get(record_type, {})),
             centres=_rescue_centres(viewer) if record_type == "network" else [],
-            taxon_matches=_taxon_matches(values.get("taxon_query", ""))
-            if values.get("action") == "find_taxa"
-            else None,
+            taxon_matches=taxon_matches,
             slots=range(UPLOAD_SLOTS),
             languages=LANGUAGES,
+            file_languages=FILE_LANGUAGES,
         ),
         status,
     )
+
+
+def _save(viewer, record: Record | None, shape: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
+    """Create or save the record from ``shape`` and ``entries``, and submit it if asked.
+
+    Raises Invalid, NotFound or Forbidden as the workflow does.
+    """
+    try:
+        return _save_once(viewer, record, shape, entries, submit)
+    except IntegrityError:
+        # Another request saved one of these uploads meanwhile (the form sent twice at once): the
+        # checks, run again on what is committed now, name the file instead of failing here.
+        rollback()
+        return _save_once(viewer, record, shape, entries, submit)
+
+
+def _save_once(viewer, record: Record | None, shape: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
+    if record is None:
+        record = workflow.create_record(viewer, shape, entries, _files_dir())
+    else:
+        workflow.save_record(viewer, record, shape, entries, _files_dir())
+    if submit:
+        workflow.submit(viewer, record)
+    return record
 
 
 def _handle(record_type: str, record: Record | None):  # type: ignore[no-untyped-def]
     """One POST of the form: find taxa, or save (and perhaps submit); errors keep everything."""
     viewer = current_viewer()
     values = request.form.copy()
-    rows, entries = _kept_files(values, record)
-    errors = _accept_uploads(values, rows, entries)
+    rows, entries, errors = _kept_files(values, record)
+    errors.update(_accept_uploads(values, rows, entries))
     # Accepted uploads now travel as signed references: nothing is lost on a re-render.
     values.setlist("file.ref", [r["ref"] for r in rows])
     for index, row in enumerate(rows):
@@ -216,8 +289,9 @@ def _handle(record_type: str, record: Record | None):  # type: ignore[no-untyped
         if row["remove"]:
             values[f"file.{index}.remove"] = "1"
     if values.get("action") == "find_taxa":
-        return _render(record_type, values, rows, errors, record)
-    errors.update(_file_errors(rows))
+        matches, problems = _find_taxa(values.get("taxon_query", ""))
+        errors.update({"taxon_query": problems["q"]} if problems else {})
+        return _render(record_type, values, rows, errors, record, 422 if problems else 200, matches)
     errors.update(forms.check_form_only(values))
     party = record.party_iso if record is not None else viewer.party_iso
     shape = forms.shape_from_form(record_type, party, values)
@@ -229,12 +303,7 @@ def _handle(record_type: str, record: Record | None):  # type: ignore[no-untyped
     if errors:
         return _render(record_type, values, rows, errors, record, 422)
     try:
-        if record is None:
-            record = workflow.create_record(viewer, shape, entries, _files_dir())
-        else:
-            workflow.save_record(viewer, record, shape, entries, _files_dir())
-        if values.get("action") == "submit":
-            workflow.submit(viewer, record)
+        record = _save(viewer, record, shape, entries, values.get("action") == "submit")
     except Invalid as exc:
         rollback()
         errors.update(forms.field_errors(exc.messages, shape))
@@ -294,9 +363,20 @@ def send(record_id: str):  # type: ignore[no-untyped-def]
 @bp.route("/<record_id>/withdraw", methods=["POST"])
 @login_required
 def withdraw(record_id: str):  # type: ignore[no-untyped-def]
-    """Withdraw a record that is not published."""
+    """Withdraw a record that is not published; a reason the schema refuses comes back with the message."""
     viewer = current_viewer()
-    workflow.withdraw(viewer, _record(viewer, record_id), request.form.get("reason", "")[:5000])
+    record = _record(viewer, record_id)
+    if not policy.can(viewer, "withdraw", record):
+        raise Forbidden("withdraw")
+    try:
+        data = PartyWithdrawForm().load(request.form)
+    except ValidationError as exc:
+        messages = [localize(str(m)) for m in exc.messages.get("reason", [])]  # type: ignore[union-attr]
+        page = render_template(
+            "submit/withdraw.html", record=record, reason=request.form.get("reason", ""), errors=messages
+        )
+        return page, 422
+    workflow.withdraw(viewer, record, data["reason"])
     flash(gettext("Withdrawn."))
     return redirect(url_for("submit.home"))
 
@@ -320,9 +400,9 @@ def history(record_id: str):  # type: ignore[no-untyped-def]
 def taxa():  # type: ignore[no-untyped-def]
     """Taxa matching ``q`` in any language, for the taxon picker's script (the checklist is public)."""
     _party_viewer()
-    query = request.args.get("q", "")
-    if not isinstance(query, str):
-        abort(400)
+    matches, problems = _find_taxa(request.args.get("q", ""))
+    if problems:
+        return jsonify({"error": gettext("The request is not valid."), "errors": problems}), 400
     return jsonify(
         [
             {
@@ -330,6 +410,6 @@ def taxa():  # type: ignore[no-untyped-def]
                 "rank": t.rank,
                 "common": [c for c in (t.common_en, t.common_fr, t.common_es) if c],
             }
-            for t in _taxon_matches(query)
+            for t in matches
         ]
     )
