@@ -93,6 +93,11 @@ def _settings() -> _Settings:
     return _Settings.from_config(current_app.config)
 
 
+def one_line(text: str) -> str:
+    """``text`` with every kind of line break turned into a space, fit for a subject."""
+    return _LINE_BREAK.sub(" ", text)
+
+
 def send(to: str, subject: str, body: str) -> None:
     """Send a plain-text UTF-8 message to one address once the current transaction commits.
 

@@ -65,6 +65,16 @@ class WithdrawForm(Schema):
     reason = Text(required=True, max_length=5000, error_messages=_REQUIRED)
 
 
+class PublishForm(Schema):
+    """Publish a submission; the reason is needed only when the version makes something more open
+    (the workflow service decides, and names the field)."""
+
+    class Meta:
+        unknown = RAISE
+
+    reason = Text(load_default="", max_length=2000)
+
+
 class RaiseTierForm(Schema):
     """Make the record, one of its files or one of its sensitive field groups stricter, with a reason.
 

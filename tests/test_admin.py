@@ -372,7 +372,10 @@ def test_a_raised_file_is_gone_for_the_public_at_once(app, people, secretariat):
         )
         record_id, file_id = record.id, record.files[0].id
     anonymous = app.test_client()
-    assert _status(anonymous, f"/files/{file_id}") == 200
+    with anonymous.get(f"/files/{file_id}") as first:
+        assert first.status_code == 200
+        # A browser's copy is revalidated on every use, so that it too learns of a raise at once.
+        assert first.headers["Cache-Control"] == "private, no-cache" and first.headers["ETag"]
     review = _text(secretariat.get(f"/admin/records/{record_id}"))
     assert f'value="file:{file_id}"' in review
     refused = _post(

@@ -242,3 +242,45 @@ def test_header_injection_is_refused(app, to, subject):
             mail.send(to, subject, "Body")
         commit()
     assert outbox_files(app) == []
+
+
+def test_workflow_messages_reach_their_recipients_by_smtp_in_their_language(app, smtp):
+    """Submit, return and publish: each message goes over SMTP, in the recipient's language.
+
+    The record's title holds a line separator, as titles saved before separators were refused may:
+    the subject gets a space instead, and the step goes through.
+    """
+    from registry.db import session
+    from registry.models import Record
+    from registry.services import workflow
+
+    from .factories import make_record, make_user
+
+    smtp.start()
+    use_smtp(app, smtp)
+    with app.app_context():
+        desk = make_user("secretariat")
+        focal = make_user("party", "FR")
+        focal.language = "fr"
+        record = make_record(title="Tortues saisies", party="FR", status="draft")
+        record.title = "Tortues\u2028saisies"  # as saved before the schema refused separators
+        commit()
+        workflow.submit(focal, record)
+        commit()
+        workflow.return_to_party(desk, session.get(Record, record.id), "Ajoutez la date d'adoption.")
+        commit()
+        workflow.submit(focal, session.get(Record, record.id))
+        commit()
+        workflow.publish(desk, session.get(Record, record.id), app.config["FILES_DIR"])
+        commit()
+    received = [(m["To"], m["Subject"]) for m in smtp.inbox.messages]
+    assert received == [
+        ("secretariat-x@test.example", "Submitted for review: Tortues saisies"),
+        ("party-fr@test.example", "Renvoyé avec un commentaire : Tortues saisies"),
+        ("secretariat-x@test.example", "Submitted for review: Tortues saisies"),
+        ("party-fr@test.example", "Publié : Tortues saisies"),
+    ]
+    returned, published = smtp.inbox.messages[1].get_content(), smtp.inbox.messages[3].get_content()
+    assert "Ajoutez la date d'adoption." in returned
+    assert "Le Secrétariat CITES a publié votre soumission" in published
+    assert f"/records/{record.id}" in published

@@ -207,6 +207,33 @@ def test_the_whole_workflow_with_a_revision_and_history(app, party, tmp_path):
     assert anonymous.get(f"/submit/{record_id}/history").status_code in (302, 404)
 
 
+def test_the_secretariat_states_the_scope_and_region_of_material_without_a_party(app, party):
+    """Regional material stays regional through an edit (the form used to make it global)."""
+    desk = app.test_client()
+    login(desk, "secretariat-x@test.example", PASSWORD)
+    path = "/submit/new/general_guidance"
+    form = record_form(csrf_token(desk, path), "general_guidance", scope="regional", action="save")
+    missing = desk.post(path, data=form)
+    assert missing.status_code == 422 and errors_beside(missing.get_data(as_text=True), "region")
+    assert 'value="regional" selected' in missing.get_data(as_text=True)
+    response = desk.post(path, data={**form, "region": "africa"})
+    assert response.status_code == 302
+    with app.app_context():
+        record = _record_by_title("Ressource de démonstration")
+        assert (record.party_iso, record.scope, record.region) == (None, "regional", "africa")
+        record_id = record.id
+    page = desk.get(f"/submit/{record_id}").get_data(as_text=True)
+    assert 'value="africa" selected' in page
+    token = csrf_token(desk, f"/submit/{record_id}")
+    edit = {**form, "csrf_token": token, "region": "africa", "title": "Renamed"}
+    assert desk.post(f"/submit/{record_id}", data=edit).status_code == 302
+    with app.app_context():
+        record = session.get(Record, record_id)
+        assert (record.title, record.scope, record.region) == ("Renamed", "regional", "africa")
+    # A Party's own form has no such fields: its material is national, in its region.
+    assert 'name="scope"' not in party.get(path).get_data(as_text=True)
+
+
 def test_another_partys_records_are_not_found(app, party):
     with app.app_context():
         other = make_record(party="FR", status="draft", title="Brouillon français")

@@ -50,7 +50,8 @@ def _send(  # type: ignore[no-untyped-def]
         language = user.language if user.language in current_app.config["LANGUAGES"] else "en"
         with force_locale(language):
             body = render_template(f"mail/{template}.txt", user=user, record=record, **context)
-            title = str(subject) % {"title": about[:120]}
+            # Titles saved before line separators were refused must not stop the message.
+            title = str(subject) % {"title": mail.one_line(about[:120])}
         mail.send(user.email, title, body)
         sent += 1
     return sent

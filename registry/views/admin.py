@@ -17,8 +17,7 @@ from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 
-from schemas.desk import AGES, AuditArgs, QueueArgs, RaiseTierForm, ReturnForm, WithdrawForm
-from schemas.fields import Text
+from schemas.desk import AGES, AuditArgs, PublishForm, QueueArgs, RaiseTierForm, ReturnForm, WithdrawForm
 
 from .. import mail, policy
 from ..auth import current_viewer
@@ -76,8 +75,6 @@ CORE_LABELS = {
     "details.longitude": _l("Longitude"),
 }
 CALL_FIELDS = ("notification", "title_en", "title_fr", "title_es", "opens_on", "deadline")
-# Publishing: the reason is needed only when the version makes something more open (the service says).
-PublishForm = Schema.from_dict({"reason": Text(load_default="", max_length=2000)}, name="PublishForm")
 
 
 @bp.before_request

@@ -131,10 +131,7 @@ def shape_from_form(record_type: str, party: str | None, form: MultiDict) -> dic
         "language": language or None,
         "translations": translations,
         "party": party,
-        "scope": "national" if party else "global",
-        # Not asked: a Party's record is in the Party's CITES region (as the service stores it), so a
-        # revision does not seem to move it.
-        "region": records.get_party(party).region if party else None,
+        **_scope_and_region(party, form),
         "issuing_bodies": _lines(form.get("issuing_bodies", "")),
         "year": _optional(form.get("year", "")),
         "date": _optional(form.get("date", "")),
@@ -150,9 +147,21 @@ def shape_from_form(record_type: str, party: str | None, form: MultiDict) -> dic
     }
 
 
+def _scope_and_region(party: str | None, form: MultiDict) -> dict[str, Any]:
+    """A Party's record is national, in the Party's CITES region (not asked: as the service stores
+    it, so a revision does not seem to move it). A record without a Party (the Secretariat's) is
+    global or regional, as the form says; only a regional one names a region."""
+    if party:
+        return {"scope": "national", "region": records.get_party(party).region}
+    scope = form.get("scope") or "global"
+    return {"scope": scope, "region": _optional(form.get("region", "")) if scope == "regional" else None}
+
+
 def form_from_shape(shape: dict[str, Any]) -> MultiDict:
     """Form values that show ``shape`` (a record or revision in the JSON shape)."""
     values = MultiDict()
+    values["scope"] = shape.get("scope") or ""
+    values["region"] = shape.get("region") or ""
     for key in ("title", "summary", "language"):
         values[key] = shape.get(key) or ""
     values["year"] = "" if shape.get("year") is None else str(shape["year"])

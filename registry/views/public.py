@@ -91,8 +91,12 @@ def download(file_id: str):  # type: ignore[no-untyped-def]
         conditional=True,
         etag=file.sha256,
     )
-    open_to_all = file.record.status == "published" and policy.file_tier(file) == policy.PUBLIC
-    response.headers["Cache-Control"] = "private, max-age=300" if open_to_all else "private, no-store"
+    open_to_all = (
+        file.record.status == "published" and not file.retired and policy.file_tier(file) == policy.PUBLIC
+    )
+    # Even a public file is revalidated (cheaply, by its ETag) on every use: once it is marked
+    # confidential, a browser that kept a copy is told so at once.
+    response.headers["Cache-Control"] = "private, no-cache" if open_to_all else "private, no-store"
     if not open_to_all:
         audit.log(viewer, "download", file=file, tier=policy.file_tier(file))
     return response

@@ -30,7 +30,7 @@ from ..errors import Forbidden, Invalid, NotFound
 from ..messages import localize
 from ..models import MODEL_FOR_TYPE, Record, RescueCentre, Taxon, looks_like_id
 from ..services import audit, records, workflow
-from ..vocab import LANGUAGES, RECORD_TYPES
+from ..vocab import LANGUAGES, RECORD_TYPES, REGIONS, SCOPES
 from . import forms
 
 bp = Blueprint("submit", __name__, url_prefix="/submit")
@@ -245,6 +245,10 @@ def _render(  # type: ignore[no-untyped-def]
             slots=range(UPLOAD_SLOTS),
             languages=LANGUAGES,
             file_languages=FILE_LANGUAGES,
+            # Only material without a Party (the Secretariat's) says its own scope and region.
+            without_party=(record.party_iso if record is not None else viewer.party_iso) is None,
+            scopes=[s for s in SCOPES if s != "national"],
+            regions=REGIONS,
         ),
         status,
     )
