@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from whoosh.query import Term
 
 from registry import policy, search
 from registry.db import commit, session
@@ -409,6 +410,27 @@ def test_a_search_waits_for_the_applier_when_text_leaves_a_tier(app):
     finally:
         release.set()
         other.join()
+
+
+def test_a_searcher_outlives_a_merge_that_deletes_its_segment_files(app):
+    """Another worker's merge deletes the files of the segments a searcher holds: still readable."""
+    from whoosh import index as whoosh_index
+
+    with app.app_context():
+        ids = [make_record(title=f"Merge probe {i}").id for i in range(3)]
+        searcher = search.indexes().searcher("public")
+        folder = search.indexes().folder("public")
+        # Another process of the node: one merge of every segment, which deletes the old files.
+        other = whoosh_index.open_dir(str(folder))
+        other.writer(compound=False).commit(optimize=True)
+        other.close()
+        assert not searcher.up_to_date()
+        stored = {searcher.stored_fields(docnum)["id"] for docnum in range(searcher.doc_count_all())}
+        assert set(ids) <= stored
+        assert [hit["id"] for hit in searcher.search(Term("body", "merg"), limit=None)]
+        searcher = search.indexes().searcher("public")
+        assert searcher.up_to_date()
+    assert len(_ids(app, "merge probe")[0]) == 3
 
 
 CRASH = textwrap.dedent(

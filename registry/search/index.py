@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload, undefer
 from whoosh import index as whoosh_index
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, STORED_COLUMN, _lenfield
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.index import LockError
 from whoosh.searching import Searcher
@@ -224,6 +225,51 @@ def _applier_lock(path: Path, wait: float) -> Iterator[bool]:
         os.close(descriptor)
 
 
+# The fields whose lengths scoring reads (BM25 normalises by them).
+_SCORED_FIELDS = ("body", "pairs")
+OPEN_ATTEMPTS = 5
+
+
+def _open_searcher(ix: Any) -> Searcher:
+    """A searcher of ``ix`` with every file it will read already open.
+
+    Whoosh opens a segment's stored-fields and field-length columns only when first read. With
+    separate segment files, a writer in another process may merge that segment and delete its files
+    in between; a file opened before the deletion stays readable (POSIX), one opened after is gone.
+    So the columns are opened here, and a searcher caught by a merge while opening is dropped and
+    opened again on the newer table of contents. Raises the last error if that keeps happening.
+    """
+    for attempt in range(OPEN_ATTEMPTS):
+        searcher = None
+        try:
+            searcher = ix.searcher()
+            for leaf, _base in searcher.reader().leaf_readers():
+                _open_columns(leaf)
+            return searcher
+        except (OSError, _ColumnGone):
+            if searcher is not None:
+                searcher.close()
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _ColumnGone(Exception):
+    """A column file of a segment was deleted before it could be opened."""
+
+
+def _open_columns(leaf: Any) -> None:
+    if leaf.doc_count_all() == 0:
+        return
+    perdoc = leaf._perdoc
+    if perdoc._cached_reader("_stored", STORED_COLUMN) is None:
+        raise _ColumnGone(leaf.segment())
+    for name in _SCORED_FIELDS:
+        # A field no document of the segment has has no length column: nothing to open then.
+        if perdoc.has_column(_lenfield(name)):
+            perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN)
+
+
 class TierIndexes:
     """The indexes of one ``INDEX_DIR``: opening, searching, catching up, rebuilding, checking."""
 
@@ -286,7 +332,7 @@ class TierIndexes:
             # Searcher.refresh() can keep deleted documents visible; a new searcher cannot.
             if held is not None:
                 self._release(held[1])
-            searcher = ix.searcher()
+            searcher = _open_searcher(ix)
             with self._lock:
                 self._all_searchers.append(searcher)
             mine[tier] = (ix, searcher)
