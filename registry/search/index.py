@@ -267,7 +267,11 @@ def _open_columns(leaf: Any) -> None:
     for name in _SCORED_FIELDS:
         # A field no document of the segment has has no length column: nothing to open then.
         if perdoc.has_column(_lenfield(name)):
-            perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN)
+            column = perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN)
+            # Scoring reads a length byte per match; one read of the whole column instead of a file
+            # read per match (same values: a one-byte column, missing tail bytes are the default 0).
+            held = column._dbfile.get(column._basepos, column._count)
+            perdoc._readers[_lenfield(name)] = held + bytes(max(0, column._doccount - len(held)))
 
 
 class TierIndexes:

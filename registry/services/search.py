@@ -7,6 +7,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from heapq import heappush, heapreplace
 from itertools import chain
 from typing import Any
 
@@ -106,16 +107,27 @@ class _FacetingCollector(TopCollector):
         self.values = _segment_columns(self.indexes, subsearcher)
 
     def collect_matches(self) -> None:
-        values, filters, kept, collect = self.values, self.filters, self.kept, self.collect
-        for seen, sub_docnum in enumerate(self.matches()):
-            if seen % 256 == 0 and time.monotonic() > self.deadline:
+        # Whoosh's matches() and collect(), inlined: this loop runs once per match of the query,
+        # tens of thousands of times in a large registry, so every call saved counts.
+        values, filters, kept, items, limit = self.values, self.filters, self.kept, self.items, self.limit
+        matcher, offset, scored, deadline = self.matcher, self.offset, self.scored, self.deadline
+        seen = 0
+        while matcher.is_active():
+            if seen % 256 == 0 and time.monotonic() > deadline:
                 raise _OutOfTime
+            seen += 1
+            sub_docnum = matcher.id()
             entry = values[sub_docnum]
-            if entry[0] is None or (filters and not _matches(entry[0], filters)):
-                continue
-            kept.append(entry)
-            if self.scored:
-                collect(sub_docnum)
+            if entry[0] is not None and not (filters and not _matches(entry[0], filters)):
+                kept.append(entry)
+                if scored:
+                    # The heap of the best (score, -docnum): ties keep the lower document first.
+                    score = matcher.score()
+                    if len(items) < limit:
+                        heappush(items, (score, -(offset + sub_docnum)))
+                    elif score > items[0][0]:
+                        heapreplace(items, (score, -(offset + sub_docnum)))
+            matcher.next()
 
     def ranked_ids(self) -> list[str]:
         """The ids of the best-scoring documents, best first (also after running out of time)."""
