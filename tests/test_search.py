@@ -87,6 +87,18 @@ def _fold(text):
     return fold(text)
 
 
+def test_phrase_pairs_made_from_the_body_equal_pairs_analysed_afresh():
+    """The phrase field reuses the terms of the body just analysed; any other text is analysed."""
+    from registry.search import analysis
+
+    text = "Les tortues saisies au centre de sauvetage; the rescue centres, prote\u0301ge\u0301s. " * 2
+    afresh = analysis.pairs(text)
+    assert [t.text for t in analysis.pair_analyzer()(text)] == afresh
+    assert len([t.text for t in analysis.text_analyzer()(text)]) == len(afresh) + 1
+    assert [t.text for t in analysis.pair_analyzer()(text)] == afresh
+    assert [t.text for t in analysis.pair_analyzer()("tortues saisies")] == ["tortu saisi"]
+
+
 def test_plural_and_phrase(searchable):
     singular, _ = _ids(searchable, "rescue centre")
     plural, _ = _ids(searchable, "rescue centres")

@@ -11,11 +11,13 @@ triple the cost of every query.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
-from whoosh.analysis import Filter, RegexTokenizer, Token
+from whoosh.analysis import Analyzer, Filter, RegexTokenizer, Token
 
 WORD = re.compile(r"\w+", re.UNICODE)
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})
@@ -115,14 +117,56 @@ class _PairFilter(Filter):
             previous = current
 
 
+# The text the body analyzer read last in this thread, and its terms once it has read all of it.
+_last = threading.local()
+
+
+class _BodyTokenizer(_NfcTokenizer):
+    """The body's tokenizer, which notes the text it is given (see ``_PairsOfBody``)."""
+
+    def __call__(self, value: str, **kwargs: object) -> Iterator[Token]:  # type: ignore[override]
+        _last.value, _last.terms = value, None
+        return super().__call__(value, **kwargs)
+
+
+class _NoteTerms(Filter):
+    """Pass the body's terms through, and note them once the whole text is read."""
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        found = []
+        for token in tokens:
+            found.append(token.text)
+            yield token
+        _last.terms = found
+
+
+class _PairsOfBody(Analyzer):
+    """The phrase field's analyzer: pairs of consecutive terms.
+
+    Each document gives the phrase field the very text of its body, analysed just before (Whoosh
+    indexes fields in name order): the pairs are made from the body's terms instead of analysing
+    the text a second time, which was a fifth of the cost of indexing. Any other text is analysed.
+    """
+
+    def __call__(self, value: str, **kwargs: Any) -> Iterator[Token]:  # type: ignore[override]
+        if getattr(_last, "value", None) is not value or _last.terms is None:
+            yield from (_NfcTokenizer(r"\w+") | _FoldFilter(stemmed=True) | _PairFilter())(value, **kwargs)
+            return
+        token = Token(positions=False, chars=False, removestops=True, mode=kwargs.get("mode", ""))
+        terms = _last.terms
+        for previous, current in zip(terms, terms[1:], strict=False):
+            token.text, token.boost, token.stopped = f"{previous} {current}", 1.0, False
+            yield token
+
+
 def text_analyzer():  # type: ignore[no-untyped-def]
     """The analyzer of the searchable text fields."""
-    return _NfcTokenizer(r"\w+") | _FoldFilter(stemmed=True)
+    return _BodyTokenizer(r"\w+") | _FoldFilter(stemmed=True) | _NoteTerms()
 
 
 def pair_analyzer():  # type: ignore[no-untyped-def]
     """The analyzer of the phrase field: pairs of consecutive terms."""
-    return _NfcTokenizer(r"\w+") | _FoldFilter(stemmed=True) | _PairFilter()
+    return _PairsOfBody()
 
 
 def word_analyzer():  # type: ignore[no-untyped-def]
