@@ -285,6 +285,49 @@ def test_or_and_prefix_count_every_match_beyond_the_first_page(app):
         assert sum(results.facets["type"].values()) == 56
     assert _ids(app, "lorikeet")[1].total == 31
 
+def test_block_matching_scores_and_counts_as_whoosh_does(app):
+    """The block-at-a-time evaluation finds the documents Whoosh's matchers find, with their scores,
+    in segments with deletions too (records changed after indexing)."""
+    from registry.search import matching
+    from registry.search.query import parse
+
+    words = ["lorikeet", "pangolin", "tortoise", "quarantine", "customs"]
+    with app.app_context():
+        records = [
+            make_record(
+                title=f"Matching probe {words[i % 5]} {words[(i * 3) % 5]}",
+                summary=" ".join(words[: 1 + i % 5] * (1 + i % 3)) + f" entry {i}",
+            )
+            for i in range(24)
+        ]
+        for record in records[::5]:
+            record.title += " rescue centre"
+            search.enqueue(record.id)
+        commit()
+        searcher = search.indexes().searcher("public")
+        assert any(leaf.reader().has_deletions() for leaf, _ in searcher.leaf_searchers())
+        queries = [
+            "lorikeet",
+            "pangolin tortoise",
+            "lorikeet OR customs",
+            "quarantine -pangolin",
+            '"rescue centre"',
+            "tort*",
+            "",
+            "nothingmatches",
+        ]
+        for text in queries:
+            query = parse(text, searcher.reader()).query
+            ours = {}
+            for leaf, offset in searcher.leaf_searchers():
+                for docnum, score in matching.scores(searcher, leaf.reader(), query).items():
+                    ours[searcher.stored_fields(offset + docnum)["id"]] = score
+            theirs = {hit["id"]: hit.score for hit in searcher.search(query, limit=None)}
+            assert ours.keys() == theirs.keys(), text
+            if text:
+                assert all(abs(ours[k] - theirs[k]) < 1e-4 * max(1.0, theirs[k]) for k in ours), text
+
+
 def test_time_limit_flags_partial_results(searchable, monkeypatch):
     from registry.services import search as search_service
 

@@ -14,13 +14,13 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from whoosh.collectors import TopCollector
 from whoosh.query import Term
 
 from .. import policy, search
 from ..db import session
 from ..models import File, Record
 from ..policy import Projection, Viewer
+from ..search import matching
 from ..search.analysis import WORD, fold, nfc, term
 from ..search.documents import FACET_NAMES
 from ..search.query import parse
@@ -83,58 +83,54 @@ def _segment_columns(indexes: search.TierIndexes, leaf) -> list[tuple[Any, str, 
     return values
 
 
-class _OutOfTime(Exception):
-    """The query's time limit passed."""
+@dataclass
+class _Matches:
+    """Every match that passed the facet filters (facets, sort key, id), and the best-scoring ones."""
 
-
-class _FacetingCollector(TopCollector):
-    """One pass over the matches: apply the facet filters, keep the facets for counting, score the rest.
-
-    Block-quality skipping and matcher replacement are off: every match must be seen to be counted,
-    and once the top page is full Whoosh would otherwise turn an OR into an AND of its terms (their
-    scores alone can no longer reach the page), which keeps the ranking but drops matches from counts.
-    """
-
-    def __init__(
-        self, indexes: search.TierIndexes, filters: dict[str, Any], limit: int, scored: bool, deadline: float
-    ) -> None:
-        super().__init__(limit=limit, usequality=False, replace=0)
-        self.indexes, self.filters, self.scored, self.deadline = indexes, filters, scored, deadline
-        self.kept: list[tuple[Any, str, str]] = []
-
-    def set_subsearcher(self, subsearcher, offset: int) -> None:  # type: ignore[no-untyped-def]
-        super().set_subsearcher(subsearcher, offset)
-        self.values = _segment_columns(self.indexes, subsearcher)
-
-    def collect_matches(self) -> None:
-        # Whoosh's matches() and collect(), inlined: this loop runs once per match of the query,
-        # tens of thousands of times in a large registry, so every call saved counts.
-        values, filters, kept, items, limit = self.values, self.filters, self.kept, self.items, self.limit
-        matcher, offset, scored, deadline = self.matcher, self.offset, self.scored, self.deadline
-        seen = 0
-        while matcher.is_active():
-            if seen % 256 == 0 and time.monotonic() > deadline:
-                raise _OutOfTime
-            seen += 1
-            sub_docnum = matcher.id()
-            entry = values[sub_docnum]
-            if entry[0] is not None and not (filters and not _matches(entry[0], filters)):
-                kept.append(entry)
-                if scored:
-                    # The heap of the best (score, -docnum): ties keep the lower document first.
-                    score = matcher.score()
-                    if len(items) < limit:
-                        heappush(items, (score, -(offset + sub_docnum)))
-                    elif score > items[0][0]:
-                        heapreplace(items, (score, -(offset + sub_docnum)))
-            matcher.next()
+    kept: list[tuple[Any, str, str]] = field(default_factory=list)
+    best: list[tuple[float, int, str]] = field(default_factory=list)
 
     def ranked_ids(self) -> list[str]:
         """The ids of the best-scoring documents, best first (also after running out of time)."""
-        reader_ids = self.top_searcher
-        return [
-            reader_ids.stored_fields(-docnum)["id"] for _score, docnum in sorted(self.items, reverse=True)
-        ]
+        return [record_id for _score, _order, record_id in sorted(self.best, reverse=True)]
+
+
+def _collect(
+    indexes: search.TierIndexes,
+    searcher,  # type: ignore[no-untyped-def]
+    query,
+    filters: dict[str, Any],
+    limit: int,
+    scored: bool,
+    deadline: float,
+) -> tuple[_Matches, bool]:
+    """One pass over every match of every segment: the filters, the facets, the top ``limit`` scores.
+
+    Every match is seen, so totals and facets are exact. Returns the matches and whether the time
+    limit cut the pass short (what was seen until then is kept).
+    """
+    found = _Matches()
+    kept, best = found.kept, found.best
+    seen = 0
+    for subsearcher, offset in searcher.leaf_searchers():
+        values = _segment_columns(indexes, subsearcher)
+        for docnum, score in matching.scores(searcher, subsearcher.reader(), query).items():
+            seen += 1
+            if seen % 1024 == 0 and time.monotonic() > deadline:
+                return found, True
+            entry = values[docnum]
+            if entry[0] is None or (filters and not _matches(entry[0], filters)):
+                continue
+            kept.append(entry)
+            if scored:
+                # A heap of the best (score, -docnum, id): among equal scores the lower document first.
+                if len(best) < limit:
+                    heappush(best, (score, -(offset + docnum), entry[2]))
+                elif score > best[0][0]:
+                    heapreplace(best, (score, -(offset + docnum), entry[2]))
+        if time.monotonic() > deadline:
+            return found, True
+    return found, False
 
 
 def _count(kept: list[tuple[Any, str, str]]) -> dict[str, Counter]:
@@ -208,20 +204,21 @@ def run_search(viewer: Viewer | None, params: SearchParams) -> SearchResults:
     parsed = parse(params.q, searcher.reader())
     offset = (params.page - 1) * params.per_page
     by_date = params.sort == "date" or parsed.empty
-    collector = _FacetingCollector(
-        indexes, params.active(), offset + params.per_page, not by_date, time.monotonic() + TIME_LIMIT_S
+    found, partial = _collect(
+        indexes,
+        searcher,
+        parsed.query,
+        params.active(),
+        offset + params.per_page,
+        not by_date,
+        time.monotonic() + TIME_LIMIT_S,
     )
-    partial = False
-    try:
-        searcher.search_with_collector(parsed.query, collector)
-    except _OutOfTime:
-        partial = True
     if by_date:
-        newest = sorted(collector.kept, key=lambda entry: entry[1], reverse=True)
+        newest = sorted(found.kept, key=lambda entry: entry[1], reverse=True)
         ids = [entry[2] for entry in newest[offset : offset + params.per_page]]
     else:
-        ids = collector.ranked_ids()[offset : offset + params.per_page]
-    total = len(collector.kept)
+        ids = found.ranked_ids()[offset : offset + params.per_page]
+    total = len(found.kept)
     hits = _hydrate(viewer, ids, parsed.highlight)
     suggestion = _suggest(searcher, nfc(params.q), parsed.words) if parsed.words and total < 3 else None
     return SearchResults(
@@ -229,7 +226,7 @@ def run_search(viewer: Viewer | None, params: SearchParams) -> SearchResults:
         total=total,
         page=params.page,
         per_page=params.per_page,
-        facets=_count(collector.kept),
+        facets=_count(found.kept),
         suggestion=suggestion,
         partial=partial,
     )
