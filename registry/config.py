@@ -15,6 +15,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+# Memory (MB) each tier writer of a full rebuild may fill with postings before spilling to disk.
+REINDEX_MEMORY_MB = 2048
+
 ENVIRONMENTS = ("production", "development", "testing")
 
 
@@ -45,6 +48,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{home / 'registry.sqlite'}",
         "FILES_DIR": str(home / "files"),
         "INDEX_DIR": str(home / "indexes"),
+        "REINDEX_MEMORY_MB": _env_number("REINDEX_MEMORY_MB", int, REINDEX_MEMORY_MB),
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         # The whole request (Werkzeug answers 413 beyond it: a form carries up to three uploads),
         # and each uploaded file (storage.store).

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from whoosh.query import Term
+from whoosh.writing import PostingPool
 
 from registry import policy, search
 from registry.db import commit, session
@@ -285,6 +286,7 @@ def test_or_and_prefix_count_every_match_beyond_the_first_page(app):
         assert sum(results.facets["type"].values()) == 56
     assert _ids(app, "lorikeet")[1].total == 31
 
+
 def test_block_matching_scores_and_counts_as_whoosh_does(app):
     """The block-at-a-time evaluation finds the documents Whoosh's matchers find, with their scores,
     in segments with deletions too (records changed after indexing)."""
@@ -362,6 +364,52 @@ def test_rebuild_equals_incremental(app, runner):
     assert incremental == rebuilt
     result = runner.invoke(args=["index-status"])
     assert result.exit_code == 0 and "All indexes match" in result.output
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "worker-processes"])
+def test_a_rebuild_writes_the_same_index_in_workers_and_when_it_spills_to_disk(app, monkeypatch, workers):
+    from registry.search import index as tier_index
+
+    with app.app_context():
+        # Enough distinct words (with their pairs) that a megabyte of postings does not hold them.
+        words = ["".join(chr(97 + (n // 26**k) % 26) for k in range(3)) for n in range(1500)]
+        for i in range(12):
+            make_record(
+                title=f"Spill check {i}",
+                summary="tortues saisies " + " ".join(words[i * 100 : i * 100 + 400]),
+            )
+        make_record(
+            title="Spill check hidden", summary="canaryspill " * 20, confidentiality={"level": "confidential"}
+        )
+        commit()
+        monkeypatch.setattr(tier_index, "PARALLEL_REBUILD_ABOVE", 0 if workers else 10**9)
+        search.indexes().rebuild(session)
+        roomy = _terms()
+        # One megabyte: Whoosh sorts the postings into runs on disk and merges them at commit.
+        monkeypatch.setattr(search.indexes(), "build_memory_mb", 1)
+        runs = []
+        save = PostingPool.save
+        monkeypatch.setattr(PostingPool, "save", lambda pool: (runs.append(1), save(pool)))
+        search.indexes().rebuild(session)
+        spilled = _terms()
+    if not workers:
+        assert runs, "the small memory limit did not make the writers spill"
+    assert roomy == spilled
+    assert ("body", "canaryspill") not in {(f, t) for f, t, _ in roomy["public"]}
+    assert ("body", "canaryspill") in {(f, t) for f, t, _ in roomy["confidential"]}
+    assert ("body", "tortu") in {(f, t) for f, t, _ in roomy["public"]}
+
+
+def _terms():
+    out = {}
+    for tier in ("public", "registered", "confidential"):
+        with search.indexes().index(tier).searcher() as searcher:
+            reader = searcher.reader()
+            out[tier] = sorted(
+                (field, text.decode() if isinstance(text, bytes) else text, reader.doc_frequency(field, text))
+                for field, text in reader.all_terms()
+            )
+    return out
 
 
 def _snapshot():

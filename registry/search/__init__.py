@@ -15,7 +15,7 @@ def init_app(app: Flask) -> None:
     """Give the application its indexes (one set per ``INDEX_DIR``)."""
     folder = Path(app.config["INDEX_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
-    app.extensions["registry.search"] = TierIndexes(folder)
+    app.extensions["registry.search"] = TierIndexes(folder, app.config["REINDEX_MEMORY_MB"])
 
 
 def indexes() -> TierIndexes:

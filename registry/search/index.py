@@ -35,6 +35,7 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.index import LockError
 from whoosh.searching import Searcher
 
+from ..config import REINDEX_MEMORY_MB
 from ..models import File, IndexJob, Record
 from ..vocab import TIERS
 from .analysis import pair_analyzer, text_analyzer, word_analyzer
@@ -154,13 +155,15 @@ def _merge_small_segments(writer, segments):  # type: ignore[no-untyped-def]
 
 
 REBUILD_BATCH = 500
+# Below this many records a rebuild writes the tiers in this process (starting workers costs more).
+PARALLEL_REBUILD_ABOVE = 200
 
 
 class _LocalSinks:
     """Index writers in this process (small registries)."""
 
-    def __init__(self, folders: dict[str, str]) -> None:
-        self.writers = {tier: open_writer(folder) for tier, folder in folders.items()}
+    def __init__(self, folders: dict[str, str], memory_mb: int) -> None:
+        self.writers = {tier: open_writer(folder, memory_mb) for tier, folder in folders.items()}
 
     def send(self, tier: str, documents: list[dict[str, Any]]) -> None:
         add_documents(self.writers[tier], documents)
@@ -173,12 +176,12 @@ class _LocalSinks:
 class _WorkerSinks:
     """One writer process per tier, fed pickled batches through its standard input."""
 
-    def __init__(self, folders: dict[str, str]) -> None:
+    def __init__(self, folders: dict[str, str], memory_mb: int) -> None:
         root = Path(__file__).resolve().parent.parent.parent
         env = {**os.environ, "PYTHONPATH": str(root)}
         self.workers = {
             tier: subprocess.Popen(
-                [sys.executable, "-m", "registry.search.build_worker", folder],
+                [sys.executable, "-O", "-m", "registry.search.build_worker", folder, str(memory_mb)],
                 stdin=subprocess.PIPE,
                 cwd=root,
                 env=env,
@@ -277,8 +280,9 @@ def _open_columns(leaf: Any) -> None:
 class TierIndexes:
     """The indexes of one ``INDEX_DIR``: opening, searching, catching up, rebuilding, checking."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, build_memory_mb: int = REINDEX_MEMORY_MB) -> None:
         self.root = root
+        self.build_memory_mb = build_memory_mb
         self._applier = root / "applier.lock"
         self._lock = threading.Lock()
         self._open: dict[str, tuple[str, Any]] = {}
@@ -492,8 +496,8 @@ class TierIndexes:
         head = session.scalar(select(func.max(IndexJob.id))) or 0
         ids = list(session.scalars(select(Record.id).order_by(Record.id)))
         folders = {tier: str(self._new_folder(tier)) for tier in tiers}
-        parallel = (os.cpu_count() or 1) > 1 and len(ids) > 200
-        sinks = _WorkerSinks(folders) if parallel else _LocalSinks(folders)
+        parallel = (os.cpu_count() or 1) > 1 and len(ids) > PARALLEL_REBUILD_ABOVE
+        sinks = (_WorkerSinks if parallel else _LocalSinks)(folders, self.build_memory_mb)
         counts = dict.fromkeys(tiers, 0)
         for records in _in_batches(session, ids):
             for tier in tiers:
