@@ -679,3 +679,32 @@ def test_failed_extraction_is_recorded_and_shown_to_the_secretariat(app, tmp_pat
     login(client, secretariat, PASSWORD)
     page = client.get(f"/records/{record_id}").get_data(as_text=True)
     assert "Text could not be extracted for search" in page
+
+
+def test_small_segments_are_merged_after_the_change_is_searchable(app, monkeypatch):
+    """Merging ten small segments takes seconds on a large index: other workers see the change first."""
+    from registry.search import index as tier_index
+
+    seen_while_merging = []
+    merge_if_due = tier_index.TierIndexes._merge_if_due
+
+    def spy(self, tier, writer_timeout):
+        if (
+            tier == "public"
+            and tier_index._merge_small_segments(None, segments := self.index(tier)._segments())
+            is not segments
+        ):
+            # Another worker of the node, with its own searchers, while this one is about to merge.
+            other = tier_index.TierIndexes(self.root)
+            with other.index("public").searcher() as searcher:
+                seen_while_merging.append({f["id"] for f in searcher.all_stored_fields()})
+        merge_if_due(self, tier, writer_timeout)
+
+    monkeypatch.setattr(tier_index.TierIndexes, "_merge_if_due", spy)
+    with app.app_context():
+        ids = [make_record(title=f"Segment probe {i}").id for i in range(tier_index.MERGE_FACTOR + 2)]
+        segments = search.indexes().index("public")._segments()
+    assert seen_while_merging, "no merge happened"
+    assert set(ids[: tier_index.MERGE_FACTOR]) <= seen_while_merging[0]
+    assert len(segments) < tier_index.MERGE_FACTOR
+    assert len(_ids(app, "segment probe")[0]) == len(ids)

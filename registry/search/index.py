@@ -34,6 +34,7 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, STORED_COLUMN, _lenfield
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.index import LockError
 from whoosh.searching import Searcher
+from whoosh.writing import NO_MERGE
 
 from ..config import REINDEX_MEMORY_MB
 from ..models import File, IndexJob, Record
@@ -138,6 +139,7 @@ def _merge_small_segments(writer, segments):  # type: ignore[no-untyped-def]
 
     if len(segments) < MERGE_FACTOR:
         return segments
+    # Called with no writer: only whether a merge is due (the same list back when it is not).
     largest = max(segments, key=lambda s: s.doc_count_all())
     levels: dict[int, list[Any]] = {}
     for segment in segments:
@@ -146,6 +148,8 @@ def _merge_small_segments(writer, segments):  # type: ignore[no-untyped-def]
     for level in sorted(levels):
         group = levels[level]
         if len(group) >= MERGE_FACTOR:
+            if writer is None:
+                return [s for s in segments if s not in group]
             for segment in group:
                 reader = SegmentReader(writer.storage, writer.schema, segment)
                 writer.add_reader(reader)
@@ -435,6 +439,7 @@ class TierIndexes:
         found = {job_id for job_id, _, _ in rows}
         records = {r.id: r for r in _load_records(session, sorted({rid for _, rid, _ in rows}))}
         done = True
+        applied = []
         for tier, meta in metas.items():
             wanted = [(j, rid, purge) for j, rid, purge in rows if j > meta.through or str(j) in meta.gaps]
             if not wanted and meta.through >= head and not meta.gaps:
@@ -448,6 +453,9 @@ class TierIndexes:
                 if missing not in found:
                     gaps.setdefault(str(missing), now)
             Meta(through=max(meta.through, head), gaps=gaps).write(self.folder(tier))  # type: ignore[arg-type]
+            applied.append(tier)
+        for tier in applied:
+            self._merge_if_due(tier, writer_timeout)
         return done
 
     def _apply(
@@ -466,12 +474,33 @@ class TierIndexes:
                 if document is not None:
                     writer.add_document(**document)
                 purge = purge or bool(removed and any(p for _, rid, p in jobs if rid == record_id))
-            writer.commit(mergetype=_rewrite_segments_with_deletions if purge else _merge_small_segments)
+            # Text leaving a tier is rewritten away in the same commit; other merges come after it.
+            writer.commit(mergetype=_rewrite_segments_with_deletions if purge else NO_MERGE)
         except BaseException:
             writer.cancel()
             raise
         self._forget_dead_segments()
         return True
+
+    def _merge_if_due(self, tier: str, writer_timeout: float) -> None:
+        """Merge small segments once the change that made them is searchable (and its meta written).
+
+        A merge of ten small segments takes up to a few seconds at 10,000 records; done in the
+        commit that adds a document, it would delay that document's visibility by as much.
+        """
+        segments = self.index(tier)._segments()
+        if _merge_small_segments(None, segments) is segments:
+            return
+        try:
+            writer = self.index(tier).writer(timeout=writer_timeout, compound=False)
+        except LockError:
+            return
+        try:
+            writer.commit(mergetype=_merge_small_segments)
+        except BaseException:
+            writer.cancel()
+            raise
+        self._forget_dead_segments()
 
     def _forget_dead_segments(self) -> None:
         """Drop cached columns of segments that merges have removed."""
