@@ -84,7 +84,7 @@ HAPPY_PATH = (
 SEARCHERS = ((PUBLIC, "anonymous"), (REGISTERED, "reader"), (CONFIDENTIAL, "enforcement"))
 
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=12,
     stateful_step_count=15,
     deadline=None,
     database=None,
