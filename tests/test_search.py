@@ -693,11 +693,7 @@ def test_small_segments_are_merged_after_the_change_is_searchable(app, monkeypat
     merge_if_due = tier_index.TierIndexes._merge_if_due
 
     def spy(self, tier, writer_timeout):
-        if (
-            tier == "public"
-            and tier_index._merge_small_segments(None, segments := self.index(tier)._segments())
-            is not segments
-        ):
+        if tier == "public" and tier_index._small_group(self.index(tier)._segments()):
             # Another worker of the node, with its own searchers, while this one is about to merge.
             other = tier_index.TierIndexes(self.root)
             with other.index("public").searcher() as searcher:

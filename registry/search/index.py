@@ -128,6 +128,18 @@ def _rewrite_segments_with_deletions(writer, segments):  # type: ignore[no-untyp
 MERGE_FACTOR = 10
 
 
+def _small_group(segments: list[Any]) -> list[Any]:
+    """The ten or more segments of the same order of size (never the largest one) due for a merge, or []."""
+    if len(segments) < MERGE_FACTOR:
+        return []
+    largest = max(segments, key=lambda s: s.doc_count_all())
+    levels: dict[int, list[Any]] = {}
+    for segment in segments:
+        if segment is not largest:
+            levels.setdefault(len(str(max(1, segment.doc_count_all()))), []).append(segment)
+    return next((levels[level] for level in sorted(levels) if len(levels[level]) >= MERGE_FACTOR), [])
+
+
 def _merge_small_segments(writer, segments):  # type: ignore[no-untyped-def]
     """A tiered merge policy: merge ten segments of the same order of size, never the largest one.
 
@@ -137,25 +149,12 @@ def _merge_small_segments(writer, segments):  # type: ignore[no-untyped-def]
     """
     from whoosh.reading import SegmentReader
 
-    if len(segments) < MERGE_FACTOR:
-        return segments
-    # Called with no writer: only whether a merge is due (the same list back when it is not).
-    largest = max(segments, key=lambda s: s.doc_count_all())
-    levels: dict[int, list[Any]] = {}
-    for segment in segments:
-        if segment is not largest:
-            levels.setdefault(len(str(max(1, segment.doc_count_all()))), []).append(segment)
-    for level in sorted(levels):
-        group = levels[level]
-        if len(group) >= MERGE_FACTOR:
-            if writer is None:
-                return [s for s in segments if s not in group]
-            for segment in group:
-                reader = SegmentReader(writer.storage, writer.schema, segment)
-                writer.add_reader(reader)
-                reader.close()
-            return [s for s in segments if s not in group]
-    return segments
+    group = _small_group(segments)
+    for segment in group:
+        reader = SegmentReader(writer.storage, writer.schema, segment)
+        writer.add_reader(reader)
+        reader.close()
+    return [s for s in segments if s not in group]
 
 
 REBUILD_BATCH = 500
@@ -488,8 +487,7 @@ class TierIndexes:
         A merge of ten small segments takes up to a few seconds at 10,000 records; done in the
         commit that adds a document, it would delay that document's visibility by as much.
         """
-        segments = self.index(tier)._segments()
-        if _merge_small_segments(None, segments) is segments:
+        if not _small_group(self.index(tier)._segments()):
             return
         try:
             writer = self.index(tier).writer(timeout=writer_timeout, compound=False)
