@@ -234,6 +234,13 @@ def _applier_lock(path: Path, wait: float) -> Iterator[bool]:
 # The fields whose lengths scoring reads (BM25 normalises by them).
 _SCORED_FIELDS = ("body", "pairs")
 OPEN_ATTEMPTS = 5
+# Searchers open at once per tier, of every generation: a search waits for one to come free rather
+# than open another, so no number of request threads can run the process out of file descriptors.
+# Searching is pure Python under the GIL, so more would not answer more searches a second.
+SEARCHERS_PER_TIER = 4
+# A search holds its searcher only for its index work, which its time limit cuts at 2 s: waiting
+# longer than this for one means a searcher was never given back, which must fail loudly, not hang.
+LEND_WAIT_S = 30.0
 
 
 def _open_searcher(ix: Any) -> Searcher:
@@ -280,6 +287,16 @@ def _open_columns(leaf: Any) -> None:
             perdoc._readers[_lenfield(name)] = held + bytes(max(0, column._doccount - len(held)))
 
 
+@dataclass(eq=False)
+class _Generation:
+    """One version of a tier's index (its directory's Whoosh index and table of contents number),
+    with the searchers of that version that no search is using."""
+
+    ix: Any
+    number: int
+    idle: list[Searcher] = field(default_factory=list)
+
+
 class TierIndexes:
     """The indexes of one ``INDEX_DIR``: opening, searching, catching up, rebuilding, checking."""
 
@@ -289,9 +306,15 @@ class TierIndexes:
         self._applier = root / "applier.lock"
         self._lock = threading.Lock()
         self._open: dict[str, tuple[str, Any]] = {}
-        # One searcher per tier and thread: a Whoosh searcher's file handles are not shared safely.
-        self._local = threading.local()
-        self._all_searchers: list[Searcher] = []
+        # Searchers are shared by every thread of the process, but lent to one search at a time:
+        # without compound files Whoosh reads each segment file through one file object, by a seek
+        # then a read (``StructFile.get``, the postings' ``_goto``), so two threads using one searcher
+        # at once read each other's bytes (corrupt blocks, wrong hits).
+        self._pool = threading.Condition()
+        self._live: dict[str, _Generation] = {}
+        # Every open searcher of each tier, idle or lent, of any generation; and searchers being opened.
+        self._held: dict[str, set[Searcher]] = {}
+        self._opening: dict[str, int] = {}
         # Facets and sort keys per immutable segment, filled by the search service.
         self.columns: dict[str, list[tuple[Any, str, str]]] = {}
 
@@ -334,35 +357,90 @@ class TierIndexes:
                 self._open[tier] = (folder.name, whoosh_index.open_dir(str(folder)))
             return self._open[tier][1]
 
-    def searcher(self, tier: str) -> Searcher:
-        """This thread's searcher of ``tier``, reopened (never ``refresh()``ed) when the index changed."""
-        ix = self.index(tier)
-        mine: dict[str, tuple[Any, Searcher]] = self._local.__dict__.setdefault("searchers", {})
-        held = mine.get(tier)
-        if held is None or held[0] is not ix or not held[1].up_to_date():
-            # Searcher.refresh() can keep deleted documents visible; a new searcher cannot.
-            if held is not None:
-                self._release(held[1])
-            searcher = _open_searcher(ix)
-            with self._lock:
-                self._all_searchers.append(searcher)
-            mine[tier] = (ix, searcher)
-        return mine[tier][1]
+    @contextmanager
+    def searcher(self, tier: str) -> Iterator[Searcher]:
+        """Lend a searcher of the live version of ``tier`` for the ``with`` block, to this thread alone.
 
-    def _release(self, searcher: Searcher) -> None:
-        searcher.close()
-        with self._lock:
-            if searcher in self._all_searchers:
-                self._all_searchers.remove(searcher)
+        A searcher of an older version is never ``refresh()``ed (that can keep deleted documents
+        visible): a new one is opened, and the old ones are closed as soon as no search uses them.
+        At most ``SEARCHERS_PER_TIER`` are open per tier; when all are lent, this waits for one.
+        Raises OSError if the index cannot be opened, TimeoutError if none comes free in ``LEND_WAIT_S``.
+        """
+        generation, searcher = self._borrow(tier)
+        try:
+            yield searcher
+        finally:
+            self._give_back(tier, generation, searcher)
+
+    def _borrow(self, tier: str) -> tuple[_Generation, Searcher]:
+        ix = self.index(tier)
+        latest = ix.latest_generation()
+        with self._pool:
+            held = self._held.setdefault(tier, set())
+            generation = self._live.get(tier)
+            if generation is None or generation.ix is not ix or generation.number < latest:
+                generation = self._supersede(tier, _Generation(ix, latest))
+            deadline = time.monotonic() + LEND_WAIT_S
+            while not generation.idle and len(held) + self._opening.get(tier, 0) >= SEARCHERS_PER_TIER:
+                if not self._pool.wait(deadline - time.monotonic()):
+                    raise TimeoutError(f"no searcher of the {tier} index came free in {LEND_WAIT_S:.0f} s")
+                # Meanwhile another search may have found a newer version (or close() dropped them all).
+                generation = self._live.get(tier) or self._supersede(tier, _Generation(ix, latest))
+            if generation.idle:
+                return generation, generation.idle.pop()
+            self._opening[tier] = self._opening.get(tier, 0) + 1
+        searcher = None
+        try:
+            searcher = _open_searcher(generation.ix)
+        finally:
+            with self._pool:
+                self._opening[tier] -= 1
+                if searcher is not None:
+                    self._held[tier].add(searcher)
+                else:
+                    self._pool.notify()
+        return generation, searcher
+
+    def _supersede(self, tier: str, generation: _Generation) -> _Generation:
+        """Make ``generation`` the live one of ``tier``, closing the idle searchers of the one before.
+
+        Searchers of older versions still lent are closed when they come back (``_give_back``).
+        Called holding ``self._pool``.
+        """
+        old = self._live.get(tier)
+        if old is not None:
+            for searcher in old.idle:
+                self._held[tier].discard(searcher)
+                searcher.close()
+            old.idle.clear()
+            self._pool.notify_all()
+        self._live[tier] = generation
+        return generation
+
+    def _give_back(self, tier: str, generation: _Generation, searcher: Searcher) -> None:
+        with self._pool:
+            held = self._held.get(tier, set())
+            if searcher not in held:
+                return  # close() closed it while it was lent
+            live = self._live.get(tier) is generation and searcher.reader().generation() == generation.number
+            if live:
+                generation.idle.append(searcher)
+            else:
+                held.discard(searcher)
+                searcher.close()
+            self._pool.notify()
 
     def close(self) -> None:
-        """Close every searcher this object opened, in every thread."""
+        """Close every searcher this object opened, idle or lent, in every thread."""
+        with self._pool:
+            for held in self._held.values():
+                for searcher in held:
+                    searcher.close()
+                held.clear()
+            self._live.clear()
+            self._pool.notify_all()
         with self._lock:
-            for searcher in self._all_searchers:
-                searcher.close()
-            self._all_searchers.clear()
             self._open.clear()
-        self._local = threading.local()
 
     # Keeping up with the outbox -----------------------------------------------------------
 

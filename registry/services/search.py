@@ -200,27 +200,28 @@ def run_search(viewer: Viewer | None, params: SearchParams) -> SearchResults:
         return SearchResults(hits=[], total=0, page=params.page, per_page=params.per_page, facets={})
     indexes = search.indexes()
     indexes.before_search(session)
-    searcher = indexes.searcher(tier)
-    parsed = parse(params.q, searcher.reader())
-    offset = (params.page - 1) * params.per_page
-    by_date = params.sort == "date" or parsed.empty
-    found, partial = _collect(
-        indexes,
-        searcher,
-        parsed.query,
-        params.active(),
-        offset + params.per_page,
-        not by_date,
-        time.monotonic() + TIME_LIMIT_S,
-    )
+    # The searcher is lent for the index work only; the database and the snippets come after.
+    with indexes.searcher(tier) as searcher:
+        parsed = parse(params.q, searcher.reader())
+        offset = (params.page - 1) * params.per_page
+        by_date = params.sort == "date" or parsed.empty
+        found, partial = _collect(
+            indexes,
+            searcher,
+            parsed.query,
+            params.active(),
+            offset + params.per_page,
+            not by_date,
+            time.monotonic() + TIME_LIMIT_S,
+        )
+        total = len(found.kept)
+        suggestion = _suggest(searcher, nfc(params.q), parsed.words) if parsed.words and total < 3 else None
     if by_date:
         newest = sorted(found.kept, key=lambda entry: entry[1], reverse=True)
         ids = [entry[2] for entry in newest[offset : offset + params.per_page]]
     else:
         ids = found.ranked_ids()[offset : offset + params.per_page]
-    total = len(found.kept)
     hits = _hydrate(viewer, ids, parsed.highlight)
-    suggestion = _suggest(searcher, nfc(params.q), parsed.words) if parsed.words and total < 3 else None
     return SearchResults(
         hits=hits,
         total=total,
