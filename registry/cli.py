@@ -237,13 +237,13 @@ def mail_resend_command() -> None:
 @with_appcontext
 @click.option(
     "--older-than-hours",
-    type=click.FloatRange(min=24),
-    default=24,
+    type=click.FloatRange(min=uploads.TOKEN_MAX_AGE / 3600),
+    default=uploads.TOKEN_MAX_AGE / 3600,
     show_default=True,
-    help="Keep files touched more recently than this (an upload's token lives 24 hours).",
+    help="Keep files touched more recently than this (never less than an upload's token lives).",
 )
 def sweep_files_command(older_than_hours: float) -> None:
-    """Delete uploaded files that no record references: the uploads of abandoned forms."""
+    """Delete uploaded files that no record references: the uploads of abandoned forms (run it hourly)."""
     removed = uploads.sweep(
         session, Path(current_app.config["FILES_DIR"]), dt.timedelta(hours=older_than_hours)
     )

@@ -8,6 +8,11 @@ as that file is done, so when it dies the files it did answer keep their results
 on is then run again alone under the per-file limits, which tells why it failed; the files it never
 reached go back into a fresh batch.
 
+Besides the per-file limits, a call may be given a ``deadline`` for all its files together: a web request
+that accepts several uploads gives them one budget, so no form can make its request run for the sum of the
+per-file limits. A file still being read when the deadline comes, and every file after it, is reported with
+``OUT_OF_TIME``.
+
 The worker is started as ``python -P registry/extract.py`` rather than ``python -m registry.extract``: the
 ``-m`` form would first run ``registry/__init__.py``, which imports Flask, and the worker must import
 nothing it does not need (``-P`` keeps ``registry/`` itself off ``sys.path``, so no module there can
@@ -23,6 +28,7 @@ import re
 import resource
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +56,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 _DTD_REFUSED = "the document contains a DTD, which is refused"
 # NUL and other control characters (PostgreSQL refuses NUL in text) and lone surrogates (not encodable).
 _UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# The reason given for a file whose turn came (or went on) after the deadline of its call.
+OUT_OF_TIME = "the time allowed for extracting the text of the files sent together ran out"
 
 
 @dataclass(frozen=True)
@@ -66,17 +74,24 @@ def extract_one(path: Path, media_type: str, **limits: int) -> Extracted:
 
 
 def extract_many(
-    items: list[tuple[Path, str]], *, cpu_seconds: int = 20, memory_mb: int = 512, wall_seconds: int = 30
+    items: list[tuple[Path, str]],
+    *,
+    cpu_seconds: int = 20,
+    memory_mb: int = 512,
+    wall_seconds: int = 30,
+    deadline: float | None = None,
 ) -> list[Extracted]:
     """Extract the text of each ``(path, media_type)`` in ``items``; return one Extracted each, same order.
 
     The limits are per file. A batch shares one worker whose CPU and wall-clock budgets are the per-file
-    ones times the number of files, and within which each file still gets only its own share. A file that
-    fails is reported in its own Extracted, never raised. Raises ValueError if a limit is not positive.
+    ones times the number of files, and within which each file still gets only its own share. ``deadline``
+    (a ``time.monotonic()`` instant) bounds the whole call: the file being read when it passes, and those
+    after it, fail with ``OUT_OF_TIME``. A file that fails is reported in its own Extracted, never raised.
+    Raises ValueError if a limit is not positive.
     """
     if min(cpu_seconds, memory_mb, wall_seconds) <= 0:
         raise ValueError("extraction limits must be positive")
-    limits = _Limits(cpu_seconds, memory_mb, wall_seconds)
+    limits = _Limits(cpu_seconds, memory_mb, wall_seconds, deadline)
     results: list[Extracted | None] = []
     pending: list[int] = []
     for index, (_path, media_type) in enumerate(items):
@@ -88,6 +103,10 @@ def extract_many(
         else:
             results.append(Extracted(text=None, error="no text extraction for this type"))
     while pending:
+        if limits.left() == 0:
+            for index in pending:
+                results[index] = Extracted(text=None, error=OUT_OF_TIME)
+            break
         batch, pending = pending, []
         answers, reason = _run_worker([items[index] for index in batch], limits)
         unanswered = []
@@ -97,6 +116,10 @@ def extract_many(
             else:
                 unanswered.append(index)
         if not unanswered:
+            break
+        if reason == OUT_OF_TIME:
+            for index in unanswered:
+                results[index] = Extracted(text=None, error=OUT_OF_TIME)
             break
         # The worker takes files in order, so the first unanswered one is the file it died on. Alone, under
         # the per-file limits, it fails for its own reason; the files it never reached go in a fresh batch.
@@ -118,6 +141,13 @@ class _Limits:
     cpu_seconds: int
     memory_mb: int
     wall_seconds: int
+    deadline: float | None = None
+
+    def left(self) -> float | None:
+        """Seconds left before the call's deadline (0 once it has passed), or None without one."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
 
 
 def _run_worker(items: list[tuple[Path, str]], limits: _Limits) -> tuple[dict[int, Extracted], str]:
@@ -128,19 +158,24 @@ def _run_worker(items: list[tuple[Path, str]], limits: _Limits) -> tuple[dict[in
     jobs = [{"path": str(Path(path).absolute()), "media_type": media_type} for path, media_type in items]
     script = str(Path(__file__).resolve())
     command = [sys.executable, "-P", script, str(limits.cpu_seconds), str(limits.wall_seconds)]
+    timeout = limits.wall_seconds * len(items)
+    left = limits.left()
+    # The call's deadline, when it comes first, is what stops the worker.
+    cut_by_deadline = left is not None and left < timeout
     try:
         done = subprocess.run(
             command,
             input=json.dumps(jobs).encode(),
             capture_output=True,
-            timeout=limits.wall_seconds * len(items),
+            timeout=left if cut_by_deadline else timeout,
             env=_child_env(),
             cwd=_ROOT,
             preexec_fn=_limiter(limits.cpu_seconds * len(items), limits.memory_mb),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        return _answers(exc.stdout or b""), f"took longer than {limits.wall_seconds} s"
+        reason = OUT_OF_TIME if cut_by_deadline else f"took longer than {limits.wall_seconds} s"
+        return _answers(exc.stdout or b""), reason
     return _answers(done.stdout), _death_reason(done.returncode, done.stderr, limits)
 
 

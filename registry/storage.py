@@ -5,6 +5,11 @@ limit as it goes (never holding it in memory), fsyncs it, finds its media type b
 (never from the name), then renames it into place and fsyncs the folder: a file is either complete
 under its final name or absent. Callers store the file before the database row that names it commits.
 
+A PDF must be nothing but PDF: between its objects, cross-reference tables, trailers and ``startxref``
+lines there may be only whitespace and comments (``_check_pdf_layout``), so no web page or script can sit
+in the gaps of a file that readers still open as a PDF. Files are served under a name whose extension is
+that of their parsed type (``served_name``), whatever name they were uploaded with.
+
 Refusals are shown to users, in their language, and also printed by the CLI, where there is no request
 and so no language. Flask-Babel's lazy strings cannot serve both: inside an app context without a
 request (the CLI) turning one into text fails, because the app's locale selector reads the request. So
@@ -16,7 +21,9 @@ them for the viewer inside a request.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
+import re
 import secrets
 import shutil
 import struct
@@ -50,8 +57,61 @@ _DIRECTORY_BYTES_PER_MEMBER = 512
 _COMPRESSION_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 # A PDF ends with %%EOF; readers look for it in the last kilobyte, this allows for trailing padding.
 _PDF_TAIL = 4096
+# The layout of a PDF (ISO 32000-1, 7.2 and 7.5): between its top-level parts (indirect objects, cross-
+# reference tables with their trailers, trailers alone, "startxref" lines) only whitespace and comments.
+_PDF_WS = rb"\x00\t\n\x0c\r "
+_PDF_DELIMITERS = frozenset(b"\x00\t\n\x0c\r ()<>[]{}/%")
+_W = rb"[%s]" % _PDF_WS
+_REGULAR = rb"[^%s()<>\[\]{}/%%]" % _PDF_WS
+# A keyword starts after whitespace or a delimiter, but not after "/" (that is a name) or "%" (a comment).
+_KEYWORD_START = rb"(?<=[%s()<>\[\]{}])" % _PDF_WS
+_GAP = rb"(?:%s++|%%[^\r\n]*+)*+" % _W
+_HEX = rb"<[0-9A-Fa-f%s]*+>" % _PDF_WS
 
-_TEMPORARY_PREFIX = ".incoming-"
+
+def _nested(opening: bytes, closing: bytes, plain: bytes, others: bytes, depth: int) -> bytes:
+    """A pattern for ``opening ... closing`` holding ``plain`` runs, ``others``, and itself nested
+    ``depth`` levels deep (regular expressions cannot nest without limit: deeper goes the slow way)."""
+    pattern = rb"%s(?:%s|%s)*+%s" % (opening, plain, others, closing)
+    for _ in range(depth):
+        pattern = rb"%s(?:%s|%s|%s)*+%s" % (opening, plain, others, pattern, closing)
+    return pattern
+
+
+_STRING = _nested(rb"\(", rb"\)", rb"[^()\\]++", rb"\\.", 3)
+_DICTIONARY = _nested(b"<<", b">>", rb"[^()<>%]++", rb"%s|%s|%%[^\r\n]*+" % (_STRING, _HEX), 3)
+# An object's body: anything but a string, a hex string, a comment, "stream" and "endobj" is stepped over.
+_BODY = rb"(?:[^()<%%es]++|%s|<<|%s|%%[^\r\n]*+|e(?!ndobj)|s(?!tream))*+" % (_STRING, _HEX)
+# Stream data end at the first "endstream" here; a stream holding that word is measured by its /Length
+# on the slow path.
+_STREAM = rb"%sstream(?>.*?endstream)(?!%s)" % (_KEYWORD_START, _REGULAR)
+_OBJECT = rb"(?>\d{1,10}%s++\d{1,5}%s++obj(?!%s)%s(?:%s%s)?%sendobj(?!%s))" % (
+    _W, _W, _REGULAR, _BODY, _STREAM, _BODY, _KEYWORD_START, _REGULAR
+)
+_XREF = rb"(?>xref[0-9fn%s]*+trailer%s%s)" % (_PDF_WS, _GAP, _DICTIONARY)
+_TRAILER = rb"(?>trailer%s%s)" % (_GAP, _DICTIONARY)
+_STARTXREF = rb"startxref%s++\d{1,20}" % _W
+# Every well-formed part in one go, without a step in Python; the first part it cannot read is read the
+# slow way (``_pdf_part_end``), which allows what regular expressions cannot express.
+_PDF_PARTS = re.compile(
+    rb"(?:%s(?:%s|%s|%s|%s))*+%s" % (_GAP, _OBJECT, _XREF, _TRAILER, _STARTXREF, _GAP), re.S
+)
+_PDF_GAP = re.compile(_GAP)
+_PDF_BODY = re.compile(_BODY, re.S)
+_PDF_STRING = re.compile(_STRING, re.S)
+_PDF_HEX = re.compile(_HEX)
+_PDF_OBJECT_HEAD = re.compile(rb"\d{1,10}%s++\d{1,5}%s++obj(?!%s)" % (_W, _W, _REGULAR))
+_PDF_XREF_HEAD = re.compile(rb"xref[0-9fn%s]*+trailer" % _PDF_WS)
+_PDF_STARTXREF = re.compile(_STARTXREF)
+_PDF_DICT_MARK = re.compile(rb"<<|>>|[(<%]")
+_PDF_STRING_MARK = re.compile(rb"[()\\]")
+# A stream's length: direct ("/Length 42"), or indirect ("/Length 7 0 R"), which is not followed here.
+_PDF_LENGTH = re.compile(rb"/Length%s++(\d{1,20})(?:%s++\d{1,5}%s++(R))?" % (_W, _W, _W))
+_PDF_ENDSTREAM = re.compile(rb"%s*+endstream" % _W)
+# Steps of the slow way allowed in one file: real files need a handful, a crafted one would need millions.
+_PDF_SLOW_STEPS = 100_000
+
+TEMPORARY_PREFIX = ".incoming-"
 
 # JPEG markers: start of scan, and the frame headers (SOF0-SOF15 but for DHT, JPG and DAC) one of which
 # must come before it. Real files have a dozen segments before the scan and no fill bytes.
@@ -90,6 +150,10 @@ MESSAGES: dict[str, str] = {
         "The PDF file is damaged or incomplete (its end is missing). Save or export it again and upload "
         "the new copy."
     ),
+    "malformed_pdf": N_(
+        "The PDF file cannot be checked: it holds data outside its structure (such as a web page hidden "
+        "in it), or its structure is broken. Save or export it again as PDF and upload the new copy."
+    ),
     "damaged_image": N_("The image is damaged or incomplete."),
     "macros": N_(
         "Documents with macros (such as .docm and .xlsm files) are not accepted. Save the document "
@@ -106,6 +170,11 @@ MESSAGES: dict[str, str] = {
     ),
     "too_many_parts": N_("The document is made of too many parts (more than %(limit)s)."),
     "nested_too_deep": N_("The document contains files nested too deeply inside one another."),
+    "staging_full": N_(
+        "The files you uploaded to forms that are not saved yet already reach the limit (%(limit)s MB or "
+        "%(count)s files). Save the form you are working on, or upload again in a few hours, once the "
+        "files of forms left unsaved have been removed."
+    ),
 }
 
 
@@ -147,6 +216,7 @@ def sniff(path: Path) -> str:
     if head.startswith(b"%PDF-"):
         if b"%%EOF" not in tail:
             raise Refused("damaged_pdf")
+        _check_pdf_layout(path)
         return "application/pdf"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         # The first chunk of every PNG is its 13-byte header.
@@ -162,6 +232,151 @@ def sniff(path: Path) -> str:
         # The old compound-file format: .doc, .xls, and the envelope of any password-protected DOCX/XLSX.
         raise Refused("legacy_office")
     raise Refused("unsupported")
+
+
+def _check_pdf_layout(path: Path) -> None:
+    """Refuse a PDF with anything but whitespace and comments between its top-level parts.
+
+    Top-level parts are indirect objects (``N G obj ... endobj``, streams included), cross-reference
+    tables with their trailer, trailers alone and ``startxref`` lines; incremental updates,
+    cross-reference and object streams, and linearized files are made of the same parts. Inside an
+    object, strings, hex strings and comments are stepped over as such, so that an ``endobj`` in a string
+    cannot end it; a hex string must be hex, which no HTML tag is. Raises Refused (``malformed_pdf``).
+    """
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        steps = _Steps()
+        position = 0
+        while True:
+            position = _PDF_PARTS.match(data, position).end()  # type: ignore[union-attr]
+            if position >= len(data):
+                return
+            position = _pdf_part_end(data, position, steps)
+
+
+class _Steps:
+    """Counts the steps of the slow way through one PDF, and refuses the file past the allowance."""
+
+    def __init__(self) -> None:
+        self.left = _PDF_SLOW_STEPS
+
+    def take(self) -> None:
+        """Count one step; raise Refused when none is left."""
+        self.left -= 1
+        if self.left < 0:
+            raise Refused("malformed_pdf")
+
+
+def _pdf_part_end(data: mmap.mmap, position: int, steps: _Steps) -> int:
+    """The end of the top-level part at ``position``, read step by step; raise Refused if it is none."""
+    steps.take()
+    if match := _PDF_OBJECT_HEAD.match(data, position):
+        return _pdf_object_end(data, match.end(), steps)
+    if match := _PDF_XREF_HEAD.match(data, position):
+        return _pdf_dictionary_end(data, match.end(), steps)
+    if data[position : position + 7] == b"trailer":
+        return _pdf_dictionary_end(data, position + 7, steps)
+    if match := _PDF_STARTXREF.match(data, position):
+        return match.end()
+    raise Refused("malformed_pdf")
+
+
+def _is_keyword_at(data: mmap.mmap, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` is a whole keyword: delimited on both sides, and not part of a /Name."""
+    before = data[start - 1] if start > 0 else 0x20
+    after = data[end] if end < len(data) else 0x20
+    return before in _PDF_DELIMITERS and before not in b"/%" and after in _PDF_DELIMITERS
+
+
+def _pdf_object_end(data: mmap.mmap, position: int, steps: _Steps) -> int:
+    """The position just after the ``endobj`` of the object whose body starts at ``position``."""
+    start = position
+    while True:
+        steps.take()
+        position = _PDF_BODY.match(data, position).end()  # type: ignore[union-attr]
+        if position >= len(data):
+            raise Refused("malformed_pdf")
+        if data[position] == ord("("):
+            position = _pdf_string_end(data, position, steps)
+        elif data[position] == ord("<"):
+            # Neither "<<" nor a hex string, which the body's pattern would have stepped over.
+            raise Refused("malformed_pdf")
+        elif data[position : position + 6] == b"endobj":
+            if _is_keyword_at(data, position, position + 6):
+                return position + 6
+            position += 1
+        elif _is_keyword_at(data, position, position + 6):
+            position = _pdf_stream_end(data, start, position, steps)
+        else:
+            position += 1
+
+
+def _pdf_stream_end(data: mmap.mmap, body: int, keyword: int, steps: _Steps) -> int:
+    """The position after the ``endstream`` of the stream whose keyword ``stream`` is at ``keyword``.
+
+    The data start after the end of line that follows the keyword and are as long as the last direct
+    ``/Length`` of the object's dictionary says; with an indirect or a wrong length, the stream ends at
+    the first ``endstream`` after its start.
+    """
+    steps.take()
+    position = keyword + 6
+    if data[position : position + 2] == b"\r\n":
+        position += 2
+    elif data[position : position + 1] in (b"\n", b"\r"):
+        position += 1
+    lengths = list(_PDF_LENGTH.finditer(data, body, keyword))
+    if lengths and lengths[-1].group(2) is None:
+        declared = _PDF_ENDSTREAM.match(data, position + int(lengths[-1].group(1)))
+        if declared:
+            return declared.end()
+    found = data.find(b"endstream", position)
+    if found < 0:
+        raise Refused("malformed_pdf")
+    return found + len(b"endstream")
+
+
+def _pdf_string_end(data: mmap.mmap, position: int, steps: _Steps) -> int:
+    """The position after the literal string that opens at ``position`` (nested parentheses and
+    backslash escapes included, however deep)."""
+    if match := _PDF_STRING.match(data, position):
+        return match.end()
+    depth = 0
+    while match := _PDF_STRING_MARK.search(data, position):
+        steps.take()
+        mark = match.group()
+        if mark == b"\\":
+            position = match.end() + 1
+            continue
+        position = match.end()
+        depth += 1 if mark == b"(" else -1
+        if depth == 0:
+            return position
+    raise Refused("malformed_pdf")
+
+
+def _pdf_dictionary_end(data: mmap.mmap, position: int, steps: _Steps) -> int:
+    """The position after the dictionary that follows ``position`` (a trailer's), nested ones included."""
+    position = _PDF_GAP.match(data, position).end()  # type: ignore[union-attr]
+    if data[position : position + 2] != b"<<":
+        raise Refused("malformed_pdf")
+    depth = 0
+    while match := _PDF_DICT_MARK.search(data, position):
+        steps.take()
+        mark = match.group()
+        if mark == b"(":
+            position = _pdf_string_end(data, match.start(), steps)
+        elif mark == b"<":
+            hex_string = _PDF_HEX.match(data, match.start())
+            if hex_string is None:
+                raise Refused("malformed_pdf")
+            position = hex_string.end()
+        elif mark == b"%":
+            position = _PDF_GAP.match(data, match.start()).end()  # type: ignore[union-attr]
+        else:
+            position = match.end()
+            depth += 1 if mark == b"<<" else -1
+            if depth == 0:
+                return position
+    raise Refused("malformed_pdf")
 
 
 def _check_jpeg(path: Path) -> None:
@@ -318,7 +533,7 @@ def _check_archive(archive: zipfile.ZipFile, packed: int, depth: int, budget: _B
                 _check_archive(inner, info.file_size, depth + 1, budget)
 
 
-def _megabytes(size: int) -> str:
+def megabytes(size: int) -> str:
     """``size`` in megabytes as a short number: 50, 2.5, 0.001."""
     return f"{round(size / _MB, 1 if size >= _MB else 3):g}"
 
@@ -331,7 +546,7 @@ def store(files_dir: Path, source: BinaryIO, max_size: int) -> Stored:
     """
     files_dir.mkdir(parents=True, exist_ok=True)
     stored_name = secrets.token_hex(16)
-    temporary = files_dir / f"{_TEMPORARY_PREFIX}{stored_name}"
+    temporary = files_dir / f"{TEMPORARY_PREFIX}{stored_name}"
     digest = hashlib.sha256()
     size = 0
     # Exclusive and private: never write through an existing name, never readable by other users.
@@ -341,7 +556,7 @@ def store(files_dir: Path, source: BinaryIO, max_size: int) -> Stored:
             while chunk := source.read(_CHUNK):
                 size += len(chunk)
                 if size > max_size:
-                    raise Refused("too_large", limit=_megabytes(max_size))
+                    raise Refused("too_large", limit=megabytes(max_size))
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
@@ -372,7 +587,7 @@ def is_stored_name(name: str) -> bool:
 
 def is_temporary_name(name: str) -> bool:
     """Whether ``name`` is that of a file ``store`` is still writing (or left by a crash)."""
-    return name.startswith(_TEMPORARY_PREFIX) and is_stored_name(name.removeprefix(_TEMPORARY_PREFIX))
+    return name.startswith(TEMPORARY_PREFIX) and is_stored_name(name.removeprefix(TEMPORARY_PREFIX))
 
 
 def path_of(files_dir: Path, stored_name: str) -> Path:
@@ -388,3 +603,23 @@ def remove(files_dir: Path, stored_name: str) -> None:
 def extension_for(media_type: str) -> str:
     """The usual extension for an accepted media type."""
     return MEDIA_TYPES.get(media_type, "")
+
+
+# Other extensions that programs give files of these types (the usual one is MEDIA_TYPES').
+_OTHER_EXTENSIONS = {"image/jpeg": (".jpeg", ".jpe")}
+_MAX_SERVED_NAME = 255
+
+
+def served_name(name: str, media_type: str) -> str:
+    """``name`` as a file of ``media_type`` is served: ending in an extension of that type.
+
+    A name that already ends so is kept; any other gets the usual extension appended (``report.html``
+    of a PDF is served as ``report.html.pdf``), so that the program that opens the download is chosen
+    by what the file is, never by what its uploader called it. At most 255 characters; a type that is
+    not accepted gets ``.bin``.
+    """
+    # A type that is not accepted (no row should have one) opens in nothing.
+    usual = extension_for(media_type) or ".bin"
+    if name.lower().endswith((usual, *_OTHER_EXTENSIONS.get(media_type, ()))):
+        return name
+    return name[: _MAX_SERVED_NAME - len(usual)] + usual

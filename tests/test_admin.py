@@ -1092,13 +1092,15 @@ def _stage(word: str):
     write_pdf(path, "Annex", f"Annex {word}")
     with path.open("rb") as handle:
         stored = storage.store(_files_dir(), handle, current_app.config["MAX_FILE_SIZE"])
-    return uploads.Staged(
+    # Its text extracted as an accepted upload's is, before the workflow writes anything.
+    staged = uploads.Staged(
         stored_name=stored.stored_name,
         original_name=f"{word}.pdf",
         size=stored.size,
         sha256=stored.sha256,
         media_type=stored.media_type,
     )
+    return uploads.with_text(staged, _files_dir())
 
 
 def _edit_files(viewer: User, record: Record, files: list[workflow.FileEntry]) -> None:

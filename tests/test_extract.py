@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,67 @@ def test_the_worker_imports_neither_flask_nor_pypdf_for_office_files(tmp_path):
 def test_limits_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
         extract_many([(tmp_path / "a.pdf", PDF)], cpu_seconds=0)
+
+
+def shared_stream_pdf(path: Path, pages: int = 60, repeats: int = 20_000) -> Path:
+    """A real PDF of about 10 KB whose ``pages`` pages all show one compressed content stream.
+
+    The stream inflates to ``repeats`` drawing operators (and one line of text, so that it is parsed for
+    text), which the PDF parser reads again for every page: about a second of CPU per page here.
+    """
+    operators = b"BT /F1 12 Tf 72 720 Td (Seized parrots) Tj ET\n" + b"0 0 m 10 10 l S\n" * repeats
+    content = zlib.compress(operators, 9)
+    kids = " ".join(f"{5 + page} 0 R" for page in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+    ]
+    objects += [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+        b"/Contents 4 0 R >>"
+    ] * pages
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def test_a_small_pdf_whose_pages_share_one_huge_stream_hits_the_cpu_limit(tmp_path):
+    """Issue 10, item 9: ten kilobytes that cost a minute of CPU; the per-file limit stops them."""
+    slow = shared_stream_pdf(tmp_path / "slow.pdf")
+    assert slow.stat().st_size < 12_000
+
+    assert extract_one(slow, PDF, **TINY) == Extracted(text=None, error="took more than 1 s of CPU time")
+
+
+def test_files_sent_together_share_one_deadline(tmp_path):
+    """Issue 10, item 9: past the deadline of the call, the file being read and those after it get no
+    text, and say why; the files before it keep theirs."""
+    first, last = make_pdf(tmp_path, "first.pdf"), make_pdf(tmp_path, "last.pdf", "Tortugas decomisadas")
+    slow = shared_stream_pdf(tmp_path / "slow.pdf")
+
+    results = extract_many([(first, PDF), (slow, PDF), (last, PDF)], deadline=time.monotonic() + 3)
+
+    assert results[0] == Extracted(text="Avis\nLe pangolin est protégé.", error=None)
+    assert results[1] == results[2] == Extracted(text=None, error=extract.OUT_OF_TIME)
+
+
+def test_a_deadline_already_passed_starts_no_worker(tmp_path, monkeypatch):
+    def no_worker(*_args, **_kwargs):
+        raise AssertionError("a worker was started after the deadline")
+
+    monkeypatch.setattr(extract, "_run_worker", no_worker)
+    png = make_png(tmp_path / "photo.png")
+
+    results = extract_many([(make_pdf(tmp_path), PDF), (png, "image/png")], deadline=time.monotonic() - 1)
+
+    assert results == [Extracted(text=None, error=extract.OUT_OF_TIME), Extracted(text="", error=None)]

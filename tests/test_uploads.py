@@ -19,12 +19,13 @@ from flask import request
 from werkzeug.datastructures import FileStorage
 
 from registry import storage, uploads
-from registry.db import session
+from registry.db import commit, session
 from registry.models import File
+from registry.services import workflow
 from registry.storage import Refused
 from seed.documents import write_docx, write_pdf
 
-from .factories import make_record
+from .factories import make_record, make_user, record_data
 
 MB = 1024 * 1024
 SECRET = "test-secret-key"
@@ -547,3 +548,301 @@ def test_sweep_files_command(app, runner):
     assert leftovers(files_dir) == []
     # Sooner than a token lives would delete files that forms still carry.
     assert runner.invoke(args=["sweep-files", "--older-than-hours", "1"]).exit_code != 0
+
+
+# PDFs that are only PDF (issue 10, item 13) --------------------------------------------------------
+
+WEB_PAGE = b"<html><body><script>alert(document.cookie)</script></body></html>\n"
+
+
+def seed_pdf(tmp_path: Path) -> bytes:
+    """A real PDF of two pages from the demo generator: binary comment after the header, an xref table."""
+    path = tmp_path / "seed.pdf"
+    write_pdf(path, "Plan d'action", "Le pangolin saisi est placé au centre de sauvetage.\n" * 60)
+    return path.read_bytes()
+
+
+def object_stream_pdf() -> bytes:
+    """A PDF 1.5 whose catalog and page tree sit in a compressed object stream, indexed by a
+    cross-reference stream (no xref table, no trailer), as many recent writers make them."""
+    text = b"BT /F1 12 Tf 72 720 Td (Tortues saisies) Tj ET"
+    inner = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    offsets, body = [], b""
+    for item in inner:
+        offsets.append(len(body))
+        body += item + b"\n"
+    header = b" ".join(b"%d %d" % (number, offset) for number, offset in zip((1, 2, 3), offsets, strict=True))
+    packed = zlib.compress(header + b"\n" + body)
+    out = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
+    positions = {}
+    objects = {
+        4: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+        b"/Contents 5 0 R >>",
+        5: b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text),
+        6: b"<< /Type /ObjStm /N 3 /First %d /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream"
+        % (len(header) + 1, len(packed), packed),
+    }
+    for number, item in objects.items():
+        positions[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, item)
+    positions[7] = len(out)
+    rows = [b"\x00\x00\x00\x00\xff\xff"]
+    rows += [b"\x02" + struct.pack(">I", 6) + bytes((index,)) for index in range(3)]
+    rows += [b"\x01" + struct.pack(">I", positions[n]) + b"\x00" for n in (4, 5, 6, 7)]
+    table = zlib.compress(b"".join(rows))
+    out += (
+        b"7 0 obj\n<< /Type /XRef /Size 8 /W [1 4 1] /Root 1 0 R /Filter /FlateDecode /Length %d >>\n"
+        b"stream\n%s\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % (len(table), table, positions[7])
+    )
+    return bytes(out)
+
+
+def pypdf_written(tmp_path: Path, kind: str) -> bytes:
+    """A PDF as pypdf writes it: from scratch with metadata, rewritten with compressed content streams,
+    or a demo PDF with an incremental update (appended objects and a cross-reference stream)."""
+    import pypdf
+
+    source = tmp_path / "seed.pdf"
+    source.write_bytes(seed_pdf(tmp_path))
+    target = tmp_path / f"{kind}.pdf"
+    if kind == "from-scratch":
+        writer = pypdf.PdfWriter()
+        writer.add_blank_page(595, 842)
+        writer.add_metadata({"/Title": "Tortues (saisies) \\ 2024", "/Subject": "endobj stream <html>"})
+    elif kind == "compressed":
+        writer = pypdf.PdfWriter(clone_from=source)
+        for page in writer.pages:
+            page.compress_content_streams()
+    else:
+        writer = pypdf.PdfWriter(source, incremental=True)
+        writer.add_metadata({"/Author": "Secrétariat CITES"})
+    writer.write(target)
+    return target.read_bytes()
+
+
+def linearized_layout(tmp_path: Path) -> bytes:
+    """A demo PDF laid out as a linearized file is: a first object and a first-page cross-reference
+    section with its trailer and startxref at the front, the body and the main section after."""
+    data = seed_pdf(tmp_path)
+    header_end = data.index(b"1 0 obj")
+    front = (
+        b"99 0 obj\n<< /Linearized 1 /L %d /H [0 0] /O 5 /E 0 /N 2 /T 0 >>\nendobj\n"
+        b"xref\n99 1\n0000000015 00000 n \ntrailer\n<< /Size 100 /Prev 0 >>\nstartxref\n0\n%%%%EOF\n"
+        % len(data)
+    )
+    return data[:header_end] + front + data[header_end:]
+
+
+@pytest.mark.parametrize(
+    "kind", ["seed", "from-scratch", "compressed", "incremental", "object-streams", "linearized"]
+)
+def test_real_pdfs_are_accepted_and_readable(tmp_path, kind):
+    """Issue 10, item 13: the layout check refuses no PDF of the kinds real writers make."""
+    if kind == "seed":
+        data = seed_pdf(tmp_path)
+    elif kind == "object-streams":
+        data = object_stream_pdf()
+    elif kind == "linearized":
+        data = linearized_layout(tmp_path)
+    else:
+        data = pypdf_written(tmp_path, kind)
+    staged = uploads.accept(upload(data, f"{kind}.pdf"), tmp_path / "files", MB)
+    assert staged.media_type == "application/pdf"
+    if kind != "from-scratch":  # a blank page has no text
+        # Not only accepted: the parser reads the text of the very same bytes.
+        assert staged.extracted is not None and staged.extracted.error is None, staged.extracted
+        assert ("Tortues saisies" if kind == "object-streams" else "pangolin") in staged.extracted.text
+
+
+def _html_in(data: bytes, where: str) -> bytes:
+    """``data`` (a demo PDF) with a web page put ``where``."""
+    places = {
+        "after the header": (b"%\xe2\xe3\xcf\xd3\n", b"%\xe2\xe3\xcf\xd3\n" + WEB_PAGE),
+        "between objects": (b"endobj\n2 0 obj", b"endobj\n" + WEB_PAGE + b"2 0 obj"),
+        "before the xref table": (b"endobj\nxref", b"endobj\n" + WEB_PAGE + b"xref"),
+        "before startxref": (b">>\nstartxref", b">>\n" + WEB_PAGE + b"startxref"),
+        "in an object, outside its strings": (b"/Type /Catalog", b"/Type /Catalog " + WEB_PAGE),
+        "plain words between objects": (b"endobj\n2 0 obj", b"endobj\nDear colleagues\n2 0 obj"),
+    }
+    if where == "after %%EOF":
+        return data + WEB_PAGE
+    old, new = places[where]
+    assert old in data
+    return data.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "after the header",
+        "between objects",
+        "before the xref table",
+        "before startxref",
+        "after %%EOF",
+        "in an object, outside its strings",
+        "plain words between objects",
+    ],
+)
+def test_a_pdf_with_content_outside_its_objects_is_refused(tmp_path, where):
+    """Issue 10, item 13: a file that starts and ends like a PDF with a web page in it is refused."""
+    files_dir = tmp_path / "files"
+    with pytest.raises(Refused) as refused:
+        uploads.accept(upload(_html_in(seed_pdf(tmp_path), where), "report.html"), files_dir, MB)
+    assert refused.value.code == "malformed_pdf"
+    assert "outside its structure" in str(refused.value)
+    assert leftovers(files_dir) == []
+
+
+def test_markup_inside_a_pdf_string_or_stream_is_the_pdfs_own_content(tmp_path):
+    """What sits inside a string or a stream is part of an object: a document may well quote HTML."""
+    data = seed_pdf(tmp_path).replace(b"/Type /Catalog", b"/Type /Catalog /Note (<html> endobj \\) xref)", 1)
+    assert uploads.accept(upload(data, "quote.pdf"), tmp_path / "files", MB).media_type == "application/pdf"
+
+
+def test_a_crafted_pdf_is_refused_without_being_read_forever(tmp_path):
+    """Strings nested a million deep are no PDF a writer makes: refused after a bounded number of steps."""
+    data = b"%PDF-1.4\n1 0 obj\n" + b"(" * MB + b")" * MB + b"\nendobj\ntrailer\n<< >>\n%%EOF\n"
+    with pytest.raises(Refused) as refused:
+        uploads.accept(upload(data, "deep.pdf"), tmp_path / "files", 4 * MB)
+    assert refused.value.code == "malformed_pdf"
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type", "served"),
+    [
+        ("report.html", "application/pdf", "report.html.pdf"),
+        ("Plan national.PDF", "application/pdf", "Plan national.PDF"),
+        ("notes", "application/vnd.oasis.opendocument.text", "notes.odt"),
+        ("photo.jpeg", "image/jpeg", "photo.jpeg"),
+        ("photo.JPG", "image/jpeg", "photo.JPG"),
+        ("image.svg", "image/png", "image.svg.png"),
+        ("a" * 255, "application/pdf", "a" * 251 + ".pdf"),
+        ("page.html", "text/html", "page.html.bin"),
+    ],
+)
+def test_files_are_served_under_the_extension_of_their_type(name, media_type, served):
+    assert storage.served_name(name, media_type) == served
+
+
+def test_a_download_is_named_after_what_the_file_is(app, client):
+    """Issue 10, item 13: a PDF uploaded as report.html downloads as report.html.pdf (its page still
+    shows the name it was given)."""
+    with app.app_context():
+        record = make_record(
+            files=[
+                {"path": "report.html", "language": "en", "text": "Plan"},
+                {"path": "minutes.pdf", "language": "en", "text": "Minutes"},
+            ]
+        )
+        files = {f.original_name: f.id for f in record.files}
+        record_id = record.id
+    with client.get(f"/files/{files['report.html']}") as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/pdf"
+        assert response.headers["Content-Disposition"] == "attachment; filename=report.html.pdf"
+    with client.get(f"/files/{files['minutes.pdf']}") as response:
+        assert response.headers["Content-Disposition"] == "attachment; filename=minutes.pdf"
+    assert "report.html" in client.get(f"/records/{record_id}").get_data(as_text=True)
+
+
+# Staged uploads: their text kept beside them (item 9), a quota per user, a sooner sweep (item 15) ----
+
+
+def staged_names(files_dir: Path, owner: str) -> list[str]:
+    """The uploads whose texts wait in ``owner``'s folder."""
+    folder = files_dir / uploads.STAGING_FOLDER / owner
+    return sorted(name for name in os.listdir(folder) if storage.is_stored_name(name))
+
+
+def staged_for(app, owner: str, data: bytes = JPEG, **limits: int) -> uploads.Staged:  # type: ignore[no-untyped-def]
+    """An upload accepted for ``owner``, counted against its quota as the form does it."""
+    with app.app_context():
+        files_dir = Path(app.config["FILES_DIR"])
+        given = upload(data, "photo.jpg")
+        return uploads.accept(given, files_dir, MB, owner=owner, session=session, **limits)
+
+
+def test_an_uploads_text_travels_with_it_and_is_not_extracted_again(app, tmp_path, monkeypatch):
+    """Issue 10, item 9: the text is found once, when the upload is accepted, and comes back with its
+    token on every re-render of the form."""
+    files_dir = Path(app.config["FILES_DIR"])
+    staged = staged_for(app, "7", pdf_bytes(tmp_path))
+    assert staged.extracted is not None and "pangolin saisi" in staged.extracted.text
+    sidecar = files_dir / uploads.STAGING_FOLDER / "7" / staged.stored_name
+    assert stat.S_IMODE(sidecar.stat().st_mode) == 0o600  # the text of a confidential contract, perhaps
+
+    def no_extraction(*_args, **_kwargs):
+        raise AssertionError("extracted again")
+
+    monkeypatch.setattr("registry.extract.extract_many", no_extraction)
+    token = uploads.sign(staged, app.config["SECRET_KEY"])
+    back = uploads.unsign(token, app.config["SECRET_KEY"], files_dir=files_dir, owner="7")
+    assert back == staged and back.extracted == staged.extracted
+    # Another user's folder has no text for it: the form extracts it again, for that user.
+    assert uploads.unsign(token, app.config["SECRET_KEY"], files_dir=files_dir, owner="8").extracted is None
+
+
+def test_a_user_cannot_stage_more_than_the_quota(app):
+    """Issue 10, item 15: what one user has accepted but no record holds yet is capped, counted from
+    the files on disk; another user is not affected, and a file a record holds no longer counts."""
+    files_dir = Path(app.config["FILES_DIR"])
+    quota = int(2.5 * len(JPEG))
+    first = staged_for(app, "7", quota=quota)
+    staged_for(app, "7", quota=quota)
+    before = leftovers(files_dir)
+    with pytest.raises(Refused) as refused:
+        staged_for(app, "7", quota=quota)
+    assert refused.value.code == "staging_full"
+    assert str(refused.value).startswith("The files you uploaded to forms that are not saved yet already")
+    assert leftovers(files_dir) == before  # the refused file is not kept
+    staged_for(app, "8", quota=quota)
+    with app.app_context():
+        # The form that carried the first upload is saved: a row holds it now.
+        party = make_user("party", "ZA")
+        entry = workflow.FileEntry("en", "public", upload=first)
+        workflow.create_record(party, record_data(), [entry], files_dir)
+        commit()
+    staged_for(app, "7", quota=quota)
+
+
+def test_a_user_cannot_stage_more_than_so_many_files(app, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_STAGED_FILES", 2)
+    staged_for(app, "7")
+    staged_for(app, "7")
+    with pytest.raises(Refused) as refused:
+        staged_for(app, "7")
+    assert refused.value.code == "staging_full"
+    assert "2 files" in str(refused.value)
+
+
+def test_a_users_abandoned_uploads_free_the_quota_when_they_upload_again(app):
+    """Issue 10, item 15: uploads untouched for longer than a token lives are removed at the user's
+    next upload, with their texts, even if the sweep never runs."""
+    files_dir = Path(app.config["FILES_DIR"])
+    quota = int(1.5 * len(JPEG))
+    old = staged_for(app, "7", quota=quota)
+    age(files_dir / old.stored_name, (uploads.TOKEN_MAX_AGE + 60) / DAY.total_seconds())
+    new = staged_for(app, "7", quota=quota)
+    assert not (files_dir / old.stored_name).exists()
+    assert staged_names(files_dir, "7") == [new.stored_name]
+
+
+def test_staged_uploads_are_swept_after_six_hours_with_their_texts(app, runner, tmp_path):
+    """Issue 10, item 15: the files of forms left unsaved go after six hours, not a day; a file whose
+    token was read back since stays."""
+    files_dir = Path(app.config["FILES_DIR"])
+    assert uploads.TOKEN_MAX_AGE <= 6 * 3600
+    abandoned = staged_for(app, "7", pdf_bytes(tmp_path))
+    in_use = staged_for(app, "7")
+    for staged in (abandoned, in_use):
+        age(files_dir / staged.stored_name, 7 / 24)
+    uploads.unsign(uploads.sign(in_use, SECRET), SECRET, files_dir=files_dir, owner="7")
+    result = runner.invoke(args=["sweep-files"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Removed 1 unreferenced file(s)."
+    assert not (files_dir / abandoned.stored_name).exists()
+    assert staged_names(files_dir, "7") == [in_use.stored_name]

@@ -315,13 +315,15 @@ class WorkflowMachine(RuleBasedStateMachine):
         write_pdf(path, "Annex", f"Annex {word}")
         with path.open("rb") as handle:
             stored = storage.store(_files_dir(), handle, current_app.config["MAX_FILE_SIZE"])
-        return uploads.Staged(
+        # Its text extracted as an accepted upload's is, before the workflow writes anything.
+        staged = uploads.Staged(
             stored_name=stored.stored_name,
             original_name="annex.pdf",
             size=stored.size,
             sha256=stored.sha256,
             media_type=stored.media_type,
         )
+        return uploads.with_text(staged, _files_dir())
 
     def _attempt(self, actor: str, expected: Any, action: Any) -> Any:
         """Run ``action(viewer)``: commit a success, roll back a refusal, which must be ``expected``."""

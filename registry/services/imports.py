@@ -181,31 +181,30 @@ def import_records(
     stored: list[str] = []
     report = ImportReport()
     try:
+        kept_files = _store_files(cleaned, files_dir, max_size, stored)
         by_ref: dict[str, Record] = {}
         built: list[tuple[Record, dict[str, Any]]] = []
-        for data in cleaned:
+        for data, kept in zip(cleaned, kept_files, strict=True):
             record = _build(data, taxa, parties)
-            for entry in data["files"]:
-                with entry["resolved"].open("rb") as source:
-                    kept = storage.store(files_dir, source, max_size)
-                stored.append(kept.stored_name)
+            for entry, (file, result) in zip(data["files"], kept, strict=True):
                 record.files.append(
                     File(
                         title=entry["title"],
                         language=entry["language"],
                         tier=entry["tier"],
-                        size=kept.size,
-                        sha256=kept.sha256,
-                        media_type=kept.media_type,
+                        size=file.size,
+                        sha256=file.sha256,
+                        media_type=file.media_type,
                         original_name=entry["resolved"].name,
-                        stored_name=kept.stored_name,
+                        stored_name=file.stored_name,
+                        text=result.text,
+                        text_error=result.error,
                     )
                 )
             session.add(record)
             if data.get("ref"):
                 by_ref[data["ref"]] = record
             built.append((record, data))
-        extract_texts(files_dir, [f for record, _ in built for f in record.files])
         session.flush()
         for record, data in built:
             for member in data["details"].get("members", []):
@@ -220,11 +219,26 @@ def import_records(
     return report
 
 
-def extract_texts(files_dir: Path, files: list[File]) -> None:
-    """Extract the text of ``files`` once (in a sandboxed subprocess), keeping the reason when it fails."""
-    results = extract.extract_many([(files_dir / f.stored_name, f.media_type) for f in files])
-    for file, result in zip(files, results, strict=True):
-        file.text, file.text_error = result.text, result.error
+def _store_files(
+    cleaned: list[dict[str, Any]], files_dir: Path, max_size: int, stored: list[str]
+) -> list[list[tuple[storage.Stored, extract.Extracted]]]:
+    """Store the files of every record (their names added to ``stored``) and extract their texts.
+
+    This comes before the first row is added, so the parsers, however long a file keeps them busy, never
+    run while the import's transaction holds the database's write lock. Returns, per record, each file
+    stored with its text (or why there is none), in the order of ``cleaned``.
+    """
+    per_record: list[list[storage.Stored]] = []
+    for data in cleaned:
+        files = []
+        for entry in data["files"]:
+            with entry["resolved"].open("rb") as source:
+                files.append(storage.store(files_dir, source, max_size))
+            stored.append(files[-1].stored_name)
+        per_record.append(files)
+    every = [file for files in per_record for file in files]
+    results = iter(extract.extract_many([(files_dir / f.stored_name, f.media_type) for f in every]))
+    return [[(file, next(results)) for file in files] for files in per_record]
 
 
 def load_reference(parties: list[dict[str, Any]], taxa: list[dict[str, Any]]) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from schemas.query import BrowseArgs, SearchArgs
 
-from .. import policy
+from .. import policy, storage
 from ..auth import current_viewer
 from ..services import audit, records
 from ..services.records import RecordFilters
@@ -87,7 +87,7 @@ def download(file_id: str):  # type: ignore[no-untyped-def]
         path,
         mimetype=file.media_type,
         as_attachment=True,
-        download_name=file.original_name,
+        download_name=storage.served_name(file.original_name, file.media_type),
         conditional=True,
         etag=file.sha256,
     )
