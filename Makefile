@@ -26,13 +26,13 @@ run: install
 	FLASK_DEBUG=0 REGISTRY_ENV=development $(FLASK) init-db
 	REGISTRY_ENV=development $(FLASK) seed
 	REGISTRY_ENV=development $(FLASK) reindex
-	REGISTRY_ENV=development $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	REGISTRY_ENV=development $(FLASK) serve --host 127.0.0.1 --port $(PORT)
 
 # The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto
 
 test: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Maintainers only: refresh the lock after editing pyproject.toml.
 lock:

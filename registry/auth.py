@@ -1,23 +1,38 @@
-"""Signing in and out. The login cookie carries the user's session nonce, rotated at logout."""
+"""Signing in and out. The login cookie carries the user's session nonce, rotated at logout.
+
+Sign-in attempts are throttled (``services.throttle``) per account and per client address; a
+browser that signed in to an account before carries a signed device cookie and is counted on its
+own, so that nobody can keep the account's owner out by failing on purpose. A sign-in lasts at most
+``SESSION_LIFETIME_HOURS``, however active.
+"""
 
 from __future__ import annotations
 
+import secrets
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from . import db
 from .models import User
 from .policy import Viewer
-from .services import accounts, audit
+from .services import accounts, audit, throttle
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
+
+# The cookie of a browser that signed in to an account: signed, naming the account's throttle key
+# and the browser's own, and sent only to the sign-in form.
+DEVICE_COOKIE = "sign_in_device"
+DEVICE_DAYS = 180
 
 
 class LoginForm(FlaskForm):
@@ -44,25 +59,89 @@ def safe_next(target: str | None) -> str | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():  # type: ignore[no-untyped-def]
-    """Show the login form; sign the user in on valid credentials."""
+    """Show the login form; sign the user in on valid credentials.
+
+    Every attempt, a form that does not validate (no password, an address too long) included, is
+    counted by the throttle before the password is checked, and committed at once so that every
+    worker counts it; an account, address or browser that must wait is answered 429 (TooManyAttempts)
+    without its password being checked or anything being written. A refusal is answered with 400,
+    which commits nothing at the request boundary: its counts and trail entries commit here.
+    """
     form = LoginForm()
     next_url = safe_next(request.values.get("next"))
-    if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data or "", form.password.data or "")
-        if user is not None:
-            session.clear()
-            login_user(user)
-            audit.log(user, "login")
-            return redirect(next_url or url_for("public.home"))
+    if not form.is_submitted():
+        return render_template("auth/login.html", form=form, next_url=next_url)
+    email = form.email.data or ""
+    account = throttle.account_key(email, _limit("ACCOUNT"))
+    counts = throttle.take(_sign_in_keys(account))
+    db.commit()
+    user = accounts.authenticate(email, form.password.data or "") if form.validate() else None
+    if user is not None:
+        throttle.succeeded(counts)
+        failed_before = counts[0].failures - 1
+        session.clear()
+        login_user(user)
+        session["signed_in_at"] = int(time.time())
+        audit.log(user, "login", **({"failed_attempts": failed_before} if failed_before else {}))
+        response = redirect(next_url or url_for("public.home"))
+        _trust_browser(response, account)
+        return response
+    if not form.errors:
         form.password.errors.append(gettext("The e-mail address or password is not correct."))
-    if form.is_submitted():
-        # Every refused attempt is a failed login, a form that did not validate (no password, an
-        # address too long) included. The refusal is answered with 400, which commits nothing: the
-        # trail entry commits here.
-        audit.log(None, "login_failed", actor=form.email.data or "")
-        db.commit()
-    status = 400 if form.is_submitted() else 200
-    return render_template("auth/login.html", form=form, next_url=next_url), status
+    audit.log_failed_sign_in(email, counts)
+    db.commit()
+    return render_template("auth/login.html", form=form, next_url=next_url), 400
+
+
+def _limit(kind: str) -> throttle.Limit:
+    """The throttle's limit for ``kind`` ("ACCOUNT" or "ADDRESS") from the configuration."""
+    config = current_app.config
+    return throttle.Limit(
+        config[f"SIGN_IN_{kind}_FAILURES"], config[f"SIGN_IN_{kind}_MAX_WAIT"], config["SIGN_IN_FORGET_AFTER"]
+    )
+
+
+def _sign_in_keys(account: throttle.Key) -> list[throttle.Key]:
+    """The counters an attempt to sign in to ``account`` is taken from.
+
+    A browser that signed in to this account before is counted on its own; any other attempt on
+    the account's counter and on the client address's.
+    """
+    browser = _trusted_browser(account)
+    if browser is not None:
+        return [throttle.device_key(browser, account.limit)]
+    return [account, throttle.address_key(request.remote_addr or "", _limit("ADDRESS"))]
+
+
+def _device_signer() -> URLSafeTimedSerializer:
+    """Signs and checks device cookies with the application's key (a salt of their own)."""
+    return URLSafeTimedSerializer(current_app.secret_key, salt="sign-in-device")  # type: ignore[arg-type]
+
+
+def _trusted_browser(account: throttle.Key) -> str | None:
+    """The browser's device token if its cookie says it signed in to ``account`` before, else None."""
+    cookie = request.cookies.get(DEVICE_COOKIE)
+    if not cookie:
+        return None
+    try:
+        name, token = _device_signer().loads(cookie, max_age=DEVICE_DAYS * 24 * 3600)
+    except (BadSignature, TypeError, ValueError):
+        return None
+    return token if name == account.name and isinstance(token, str) else None
+
+
+def _trust_browser(response: Response, account: throttle.Key) -> None:
+    """Give the browser that just signed in to ``account`` its device cookie (keeping its token, if any)."""
+    token = _trusted_browser(account) or secrets.token_urlsafe(16)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_signer().dumps([account.name, token]),
+        max_age=DEVICE_DAYS * 24 * 3600,
+        path=url_for("auth.login"),
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 @bp.route("/logout", methods=["POST"])
@@ -77,7 +156,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 
 def init_app(app: Flask) -> None:
-    """Set up flask-login."""
+    """Set up flask-login, the client's address for the trail, and the absolute lifetime of a sign-in."""
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = lazy_gettext("Please sign in to see this page.")
@@ -87,6 +166,19 @@ def init_app(app: Flask) -> None:
     def _remember_client() -> None:
         # The audit trail records where an action came from; services read it from the session.
         db.session.info["remote_addr"] = request.remote_addr or ""
+
+    @app.before_request
+    def _end_old_sign_ins() -> None:
+        # An absolute lifetime: a forgotten or stolen session cookie stops working after it, however
+        # active. A sign-in without its time (or from the future) is ended too.
+        if request.endpoint == "static" or "_user_id" not in session:
+            return
+        started = session.get("signed_in_at")
+        age = time.time() - started if isinstance(started, int | float) else -1.0
+        if not 0 <= age < app.config["SESSION_LIFETIME_HOURS"] * 3600:
+            logout_user()
+            session.clear()
+            flash(gettext("Your sign-in has ended. Please sign in again."))
 
     @login_manager.user_loader
     def _load(identity: str) -> User | None:

@@ -251,6 +251,21 @@ def sweep_files_command(older_than_hours: float) -> None:
 
 
 def init_app(app: Flask) -> None:
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@with_appcontext
+def serve_command(host: str, port: int) -> None:
+    """Serve the registry with Werkzeug's threaded server, for ``make run``: like ``flask run``, but
+    its ``Server`` header names no Werkzeug or Python version (production runs under gunicorn)."""
+    from werkzeug.serving import run_simple
+
+    from .security import QuietRequestHandler
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    run_simple(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+
+
     """Register the commands."""
     for command in (
         init_db,
@@ -262,5 +277,6 @@ def init_app(app: Flask) -> None:
         mail_resend_command,
         sweep_files_command,
     ):
+        serve_command,
         app.cli.add_command(command)
     app.cli.add_command(users)

@@ -6,10 +6,15 @@ development and tests; ``REGISTRY_ENV`` is ``production`` (default), ``developme
 ``MAIL_SERVER`` (with ``MAIL_PORT``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_STARTTLS``,
 ``MAIL_SSL``, ``MAIL_SENDER``, ``MAIL_TIMEOUT``) sends e-mail by SMTP; unset, messages are written
 as ``.eml`` files into ``MAIL_OUTBOX`` (default ``REGISTRY_HOME/outbox``).
+``SESSION_LIFETIME_HOURS`` ends every sign-in after that long, however active; the ``SIGN_IN_*``
+numbers set how many failed sign-ins an account or a client address may make before it waits, and
+for how long at most (``registry.services.throttle``). ``TRUSTED_PROXIES`` is the number of reverse
+proxies in front of the registry whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -18,7 +23,30 @@ from typing import Any
 # Memory (MB) each tier writer of a full rebuild may fill with postings before spilling to disk.
 REINDEX_MEMORY_MB = 2048
 
+# An absolute limit on a sign-in: after it, the user signs in again, however active.
+SESSION_LIFETIME_HOURS = 12
+# Failed sign-ins before each further attempt waits (1 s, doubling), and the longest wait, in
+# seconds: per account (anyone may make an account wait, so its wait stays short, and the browser
+# its owner signed in with before is counted on its own) and per client address.
+SIGN_IN_ACCOUNT_FAILURES = 5
+SIGN_IN_ACCOUNT_MAX_WAIT = 15 * 60
+SIGN_IN_ADDRESS_FAILURES = 20
+SIGN_IN_ADDRESS_MAX_WAIT = 60 * 60
+# A run of failures is forgotten once this many seconds have passed, after its last wait, without
+# one. As long as the longest wait, so that an account does not start afresh while its attacker's
+# address waits.
+SIGN_IN_FORGET_AFTER = 60 * 60
+
 ENVIRONMENTS = ("production", "development", "testing")
+# Settings that must be whole numbers of at least 1.
+_POSITIVE = (
+    "SESSION_LIFETIME_HOURS",
+    "SIGN_IN_ACCOUNT_FAILURES",
+    "SIGN_IN_ACCOUNT_MAX_WAIT",
+    "SIGN_IN_ADDRESS_FAILURES",
+    "SIGN_IN_ADDRESS_MAX_WAIT",
+    "SIGN_IN_FORGET_AFTER",
+)
 
 
 class ConfigError(RuntimeError):
@@ -28,8 +56,8 @@ class ConfigError(RuntimeError):
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask configuration from the environment, then apply ``overrides``.
 
-    Raises ConfigError when ``SECRET_KEY`` is missing in production or the
-    environment name is unknown.
+    Raises ConfigError when ``SECRET_KEY`` is missing in production, the environment name is
+    unknown or a number is out of range.
     """
     overrides = dict(overrides or {})
     env = overrides.pop("REGISTRY_ENV", None) or os.environ.get("REGISTRY_ENV", "production")
@@ -54,10 +82,22 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # and each uploaded file (storage.store).
         "MAX_CONTENT_LENGTH": 160 * 1024 * 1024,
         "MAX_FILE_SIZE": 50 * 1024 * 1024,
+        # Every cookie (the session, flask-login's, the language and the sign-in device cookies) is
+        # Secure in production, which is served over HTTPS only (with HSTS).
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env == "production",
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env == "production",
+        "STRICT_TRANSPORT_SECURITY": env == "production",
+        "SESSION_LIFETIME_HOURS": _env_number("SESSION_LIFETIME_HOURS", int, SESSION_LIFETIME_HOURS),
+        "SIGN_IN_ACCOUNT_FAILURES": _env_number("SIGN_IN_ACCOUNT_FAILURES", int, SIGN_IN_ACCOUNT_FAILURES),
+        "SIGN_IN_ACCOUNT_MAX_WAIT": _env_number("SIGN_IN_ACCOUNT_MAX_WAIT", int, SIGN_IN_ACCOUNT_MAX_WAIT),
+        "SIGN_IN_ADDRESS_FAILURES": _env_number("SIGN_IN_ADDRESS_FAILURES", int, SIGN_IN_ADDRESS_FAILURES),
+        "SIGN_IN_ADDRESS_MAX_WAIT": _env_number("SIGN_IN_ADDRESS_MAX_WAIT", int, SIGN_IN_ADDRESS_MAX_WAIT),
+        "SIGN_IN_FORGET_AFTER": SIGN_IN_FORGET_AFTER,
+        "TRUSTED_PROXIES": _env_number("TRUSTED_PROXIES", int, 0),
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ("en", "fr", "es"),
@@ -75,6 +115,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(home / "outbox"),
     }
     config.update(overrides)
+    for name in _POSITIVE:
+        if config[name] < 1:
+            raise ConfigError(f"{name} must be at least 1, not {config[name]}")
+    if config["TRUSTED_PROXIES"] < 0:
+        raise ConfigError(f"TRUSTED_PROXIES must be 0 or more, not {config['TRUSTED_PROXIES']}")
+    # flask-login's remember-me cookie (never issued today) lasts no longer than a sign-in.
+    config["REMEMBER_COOKIE_DURATION"] = dt.timedelta(hours=config["SESSION_LIFETIME_HOURS"])
 
     if not config["SECRET_KEY"]:
         if env == "production":

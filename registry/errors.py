@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel.units import format_unit
 from flask import Flask, jsonify, render_template, request
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -28,6 +29,14 @@ class Forbidden(DomainError):
     """The viewer may see the object but not do this to it."""
 
 
+class TooManyAttempts(DomainError):
+    """Too many failed attempts: the next is refused for ``retry_after`` seconds (answered 429)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
 class Invalid(DomainError):
     """Input that fails validation; ``messages`` maps field names to problems."""
 
@@ -40,13 +49,21 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _render(status: int, message: str, errors: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+def _render(status: int, message: str, errors: dict[str, Any] | None = None, hint: str = ""):  # type: ignore[no-untyped-def]
     if _wants_json():
         body: dict[str, Any] = {"error": message}
         if errors:
             body["errors"] = errors
         return jsonify(body), status
-    return render_template("errors/error.html", status=status, message=message), status
+    return render_template("errors/error.html", status=status, message=message, hint=hint), status
+
+
+def _wait_text(seconds: int) -> str:
+    """A wait in the page's language, rounded up, never down: "40 seconds", "2 minutes"."""
+    locale = get_locale() or "en"
+    if seconds < 60:
+        return format_unit(seconds, "duration-second", length="long", locale=locale)
+    return format_unit(-(-seconds // 60), "duration-minute", length="long", locale=locale)
 
 
 def init_app(app: Flask) -> None:
@@ -63,6 +80,15 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Invalid)
     def _invalid(exc: Invalid):  # type: ignore[no-untyped-def]
         return _render(400, gettext("The request is not valid."), exc.messages)
+
+    @app.errorhandler(TooManyAttempts)
+    def _too_many(exc: TooManyAttempts):  # type: ignore[no-untyped-def]
+        body, status = _render(
+            429,
+            gettext("Too many failed attempts."),
+            hint=gettext("Please try again in %(wait)s.", wait=_wait_text(exc.retry_after)),
+        )
+        return body, status, {"Retry-After": str(exc.retry_after)}
 
     @app.errorhandler(CSRFError)
     def _csrf(_exc: CSRFError):  # type: ignore[no-untyped-def]

@@ -35,7 +35,14 @@ def init_app(app: Flask) -> None:
     def _remember_language(response):  # type: ignore[no-untyped-def]
         chosen = g.get("lang_chosen")
         if chosen and request.cookies.get(COOKIE) != chosen:
-            response.set_cookie(COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+            response.set_cookie(
+                COOKIE,
+                chosen,
+                max_age=365 * 24 * 3600,
+                samesite="Lax",
+                httponly=True,
+                secure=current_app.config["SESSION_COOKIE_SECURE"],  # Secure like every cookie in production
+            )
         return response
 
     @app.context_processor

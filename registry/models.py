@@ -539,3 +539,23 @@ class Call(Base):
     def title(self, language: str) -> str:
         """The title in ``language`` (en, fr or es), English otherwise."""
         return getattr(self, f"title_{language}", None) or self.title_en
+
+
+class SignInThrottle(Base):
+    """Failed sign-in attempts of one account, client address or trusted browser (``services.throttle``).
+
+    In the database, not in a process, so that every worker and node counts the same attempts and
+    a restart forgets none.
+    """
+
+    __tablename__ = "sign_in_throttle"
+
+    # "account:<sha256 of the e-mail>", "address:<address or IPv6 /64>" or "device:<token>".
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # When this run of failures began.
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    # The next attempt is refused until then (None: at once).
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The run is over and forgotten from then on.
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import WSGIRequestHandler
 
 csrf = CSRFProtect()
 
@@ -12,11 +15,29 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+# Production is served over HTTPS only: browsers are told to use nothing else for a year.
+HSTS = "max-age=31536000; includeSubDomains"
+# Whole areas that are someone's own, whoever asks: the Secretariat's desk and a Party's submissions.
+PERSONAL_AREAS = ("/admin", "/submit")
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """The development server's request handler, without its and Python's versions in ``Server``."""
+
+    def version_string(self) -> str:
+        """What the ``Server`` header says: the product, no version to look vulnerabilities up by."""
+        return "registry"
 
 
 def init_app(app: Flask) -> None:
-    """Enable CSRF protection and add the security headers."""
+    """Enable CSRF protection and add the security headers; believe the configured proxies."""
     csrf.init_app(app)
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Behind a reverse proxy every request comes from the proxy's address: without this, the
+        # audit trail would name the proxy, and the sign-in throttle would make everyone wait for
+        # one attacker. Only as many proxies as configured are believed, so a client cannot forge it.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
@@ -24,10 +45,28 @@ def init_app(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
-        response.headers.setdefault("Cache-Control", "no-store" if _personal(response) else "no-cache")
+        if app.config["STRICT_TRANSPORT_SECURITY"]:
+            response.headers["Strict-Transport-Security"] = HSTS
+        # A view that decides for itself (a download) keeps its own answer.
+        response.headers.setdefault("Cache-Control", "no-store" if personal() else "no-cache")
+        if request.endpoint != "static" and current_user.is_authenticated:
+            response.vary.add("Cookie")
         return response
 
 
-def _personal(response) -> bool:  # type: ignore[no-untyped-def]
-    """Responses that depend on who is signed in must not be stored by shared caches."""
-    return "Cookie" in response.vary or response.headers.get("Set-Cookie") is not None
+def personal() -> bool:
+    """Whether the response being made is someone's own, so no cache may store it.
+
+    Decided from the request, not from the response's headers: the session's cookie and
+    ``Vary: Cookie`` are only added after every ``after_request`` function has run. Personal
+    are: every page for a signed-in viewer, the desk and the submission pages whoever asks, and
+    any page that carries a CSRF token (which belongs to one browser's session). Static files are
+    the same for everyone.
+    """
+    if request.endpoint == "static":
+        return False
+    return (
+        current_user.is_authenticated
+        or request.path.startswith(PERSONAL_AREAS)
+        or g.get("csrf_token") is not None
+    )

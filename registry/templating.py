@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask, g, request, url_for
 from flask_babel import format_decimal
+from markupsafe import Markup
 from sqlalchemy import select
+
+from schemas.desk import AuditArgs, QueueArgs
+from schemas.query import BrowseArgs, SearchArgs
 
 from . import policy
 from .db import session
@@ -27,9 +32,31 @@ def party_name(iso: str | None) -> str:
     return party.name(current_language()) if party else iso
 
 
+# The query parameters links may carry over from the current URL: the filters the pages know, and
+# the language. Anything else a visitor adds is dropped, above all url_for's own reserved arguments
+# (``_method``, ``_anchor``, ``_external``, ``_scheme``), which would answer 500 or put another
+# host, scheme or anchor into every link of the page.
+QUERY_PARAMETERS = frozenset(
+    {"lang"}
+    | {
+        field.data_key or name
+        for schema in (BrowseArgs, SearchArgs, QueueArgs, AuditArgs)
+        for name, field in schema().fields.items()
+    }
+)
+# Characters that reorder the text around them (embeddings, overrides, isolates, marks): in a
+# trail entry they could make an address or a detail read as something else.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def url_with(**changes: Any) -> str:
-    """The current URL with some query parameters changed (None removes one); ``page`` resets unless given."""
-    args = {k: v for k, v in request.args.items()}
+    """The current URL with some query parameters changed (None removes one); ``page`` resets unless given.
+
+    Only ``QUERY_PARAMETERS`` are carried over from the current URL, and never one that would
+    collide with the page's own path arguments.
+    """
+    view_args = request.view_args or {}
+    args = {k: v for k, v in request.args.items() if k in QUERY_PARAMETERS and k not in view_args}
     if "page" not in changes:
         args.pop("page", None)
     for key, value in changes.items():
@@ -37,7 +64,15 @@ def url_with(**changes: Any) -> str:
             args.pop(key, None)
         else:
             args[key] = value
-    return url_for(request.endpoint or "public.home", **(request.view_args or {}), **args)
+    return url_for(request.endpoint or "public.home", **view_args, **args)
+
+
+def without_bidi(text: Any) -> Any:
+    """``text`` with its bidirectional control characters shown as U+FFFD (markup stays markup)."""
+    if text is None:
+        return text
+    shown = _BIDI_CONTROLS.sub("\ufffd", str(text))
+    return Markup(shown) if isinstance(text, Markup) else shown
 
 
 def file_size(size: int) -> str:
@@ -72,5 +107,6 @@ def init_app(app: Flask) -> None:
         may=may,
         localize=localize,
     )
+    app.jinja_env.filters["without_bidi"] = without_bidi
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -7,7 +7,9 @@ session refuses it here, and the database refuses it with triggers (migration 00
 
 from __future__ import annotations
 
+import collections
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +18,17 @@ from sqlalchemy.orm import Session
 
 from .. import policy
 from ..db import session
-from ..models import AuditEvent, File, Record
+from ..errors import Forbidden, NotFound
+from ..models import AuditEvent, File, Record, User
 from ..policy import Viewer
+from ..vocab import ROLES
+from .throttle import Count
 
 # Actions written to the trail (the desk's filter offers these).
 ACTIONS = (
     "login",
     "login_failed",
+    "login_throttled",
     "create",
     "edit",
     "submit",
@@ -78,6 +84,34 @@ def log(
     return entry
 
 
+def log_failed_sign_in(actor: str, counts: Sequence[Count]) -> list[AuditEvent]:
+    """Record a failed sign-in as ``actor`` in aggregate, so that repeating it cannot fill the trail.
+
+    ``counts`` are the throttle's counts of the attempt (``throttle.take``). The first failure of
+    a run of any of them is a ``login_failed`` entry; a counter whose failures reach its limit, and
+    each time they double after (5, 10, 20 ...), is a ``login_throttled`` entry with its scope, its
+    count and the wait it now imposes. Other failures are only counted. At most one failure in a
+    wait gets this far, so an attacker cannot write faster than the waits allow.
+    """
+    entries = []
+    if any(count.failures == 1 for count in counts):
+        entries.append(log(None, "login_failed", actor=actor))
+    for count in counts:
+        times, rest = divmod(count.failures, count.key.limit.free)
+        if times and not rest and not times & (times - 1):  # the limit times a power of two
+            entries.append(
+                log(
+                    None,
+                    "login_throttled",
+                    actor=actor,
+                    scope=count.key.scope,
+                    failures=count.failures,
+                    wait_seconds=count.wait,
+                )
+            )
+    return entries
+
+
 def _one_line(text: str, limit: int) -> str:
     """``text`` fit for a one-line column of the trail, at most ``limit`` characters.
 
@@ -112,7 +146,8 @@ def trail(
     page: int = 1,
     per_page: int = 50,
 ) -> TrailPage:
-    """The entries ``viewer`` may read, newest first: the Secretariat all, a Party its own records'."""
+    """The entries ``viewer`` may read, newest first: the Secretariat all, a Party its own records'
+    but not who downloaded them (``download_counts`` says how many did)."""
     query = select(AuditEvent).where(policy.visible_audit_clause(viewer))
     if record_id:
         query = query.where(AuditEvent.record_id == record_id)
@@ -125,3 +160,41 @@ def trail(
         session.scalars(query.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page))
     )
     return TrailPage(events=events, total=total, page=page, per_page=per_page)
+
+
+@dataclass(frozen=True)
+class DownloadCount:
+    """How many downloads of a record's non-public files people of one role (and Party) made."""
+
+    role: str
+    # The downloaders' Party, for Parties' users; None for every other role.
+    party_iso: str | None
+    count: int
+
+
+def download_counts(viewer: Viewer | None, record: Record) -> list[DownloadCount]:
+    """How often ``record``'s non-public files were downloaded, by role, and by Party for Parties'
+    users: what the record's keepers may know of its readers without anyone being named (who they
+    were stays in the Secretariat's trail). In the order of the roles, then of the Parties.
+
+    Raises NotFound when ``viewer`` may not see ``record``, Forbidden when it does not keep it.
+    """
+    if not policy.can(viewer, "view", record):
+        raise NotFound(record.id)
+    if not policy.can(viewer, "see_history", record):
+        raise Forbidden("see_history")
+    # A user's Party is set when the account is made and never changes, so today's is the one
+    # they downloaded as; the entry itself keeps their role as it was.
+    rows = session.execute(
+        select(AuditEvent.actor_role, User.party_iso, func.count())
+        .select_from(AuditEvent)
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.record_id == record.id, AuditEvent.action == "download")
+        .group_by(AuditEvent.actor_role, User.party_iso)
+    ).all()
+    totals: collections.Counter[tuple[str, str | None]] = collections.Counter()
+    for role, party_iso, n in rows:
+        totals[role, party_iso if role == "party" else None] += n
+    counts = [DownloadCount(role, party_iso, n) for (role, party_iso), n in totals.items()]
+    order = {role: i for i, role in enumerate(ROLES)}
+    return sorted(counts, key=lambda c: (order.get(c.role, len(order)), c.role, c.party_iso or ""))

@@ -36,6 +36,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 ACTION_LABELS = {
     "login": _l("Signed in"),
     "login_failed": _l("Failed sign-in"),
+    "login_throttled": _l("Failed sign-ins: made to wait"),
     "create": _l("Created"),
     "edit": _l("Edited"),
     "submit": _l("Submitted"),
@@ -167,7 +168,7 @@ def _review_page(
             comments=desk.comment_history(viewer, record),
             versions=workflow.versions(viewer, record),
             targets=desk.tier_targets(record),
-            lowers=desk.revision_lowers(viewer, record),
+            lowers=desk.publish_lowers(viewer, record),
             file_tiers={f.id: policy.file_tier(f) for f in record.files},
             under_review=workflow.under_review(record),
             waiting=desk.waiting_since(record),
