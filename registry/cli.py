@@ -67,8 +67,9 @@ def seed_command(reference_only: bool) -> None:
 
     parties, taxa = imports.load_reference(seed.read_json("parties.json"), seed.read_json("taxa.json"))
     click.echo(f"Reference data: {parties} Parties, {taxa} taxa.")
+    # Committed before the demo files are read: no write transaction is held while text is extracted.
+    commit()
     if reference_only:
-        commit()
         return
     if session.scalar(select(func.count()).select_from(Record)):
         click.echo("Records already present: demo records not loaded again.")
@@ -250,7 +251,6 @@ def sweep_files_command(older_than_hours: float) -> None:
     click.echo(f"Removed {len(removed)} unreferenced file(s).")
 
 
-def init_app(app: Flask) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port.")
@@ -266,6 +266,7 @@ def serve_command(host: str, port: int) -> None:
     run_simple(host, port, app, threaded=True, request_handler=QuietRequestHandler)
 
 
+def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (
         init_db,
@@ -276,7 +277,7 @@ def serve_command(host: str, port: int) -> None:
         index_status_command,
         mail_resend_command,
         sweep_files_command,
-    ):
         serve_command,
+    ):
         app.cli.add_command(command)
     app.cli.add_command(users)

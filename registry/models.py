@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -141,7 +142,17 @@ network_members = Table(
     Base.metadata,
     Column("network_id", ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True),
     Column("centre_id", ForeignKey("rescue_centres.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_network_members_centre_id", "centre_id"),
 )
+
+# Every way one record shows data of another, by the detail that holds the others: the columns of the
+# association table that name the record that shows (``by``) and the record shown (``shown``). The
+# policy filters each shown record for the viewer (``policy.related``), and a change of a shown record
+# re-indexes every record that shows it (``search.outbox``). A new relation is added here, or neither
+# happens for it.
+SHOWN_RECORDS: dict[str, tuple[Column[Any], Column[Any]]] = {
+    "members": (network_members.c.network_id, network_members.c.centre_id),
+}
 
 
 class Record(Base):
@@ -171,6 +182,9 @@ class Record(Base):
     disclosure_date: Mapped[dt.date | None] = mapped_column(Date)
     # Tiers of the named sensitive fields, e.g. {"address": "confidential"}.
     field_tiers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # The tiers the Secretariat last set, which stand until it changes them itself: {"record": tier,
+    # "fields": {group: tier}, "files": {file id: tier}} (``services.tiers``).
+    tier_floors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow, onupdate=_utcnow)

@@ -8,7 +8,10 @@ caller needs:
 * ``can(viewer, action, obj)``: the single-object check;
 * ``visible(select, viewer)``: the same rule as a SQL filter on records;
 * ``tier_of(viewer)``: the tier of the search index the viewer may use;
-* ``project(record, tier)``: only the fields, files and text a tier may see.
+* ``project(record, viewer)``: only the fields, files and text the viewer may see, and of the
+  records it shows (a network's members) only those the viewer may see themselves;
+* ``audience(tier)``: the viewer who stands for everyone at a tier, for what a tier's index or
+  export holds.
 
 Whatever is not explicitly allowed is refused (fail closed): an unknown role, action or
 tier gives nothing.
@@ -24,7 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy import Select, and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from .models import AuditEvent, File, Record
+from .models import SHOWN_RECORDS, AuditEvent, File, Record
 from .vocab import ROLES, TIERS
 
 PUBLIC, REGISTERED, CONFIDENTIAL = TIERS
@@ -69,6 +72,7 @@ ACTIONS = (
     "submit",
     "withdraw",
     "review_desk",
+    "see_downloaders",
 )
 
 
@@ -92,6 +96,23 @@ class Actor:
 
 
 SYSTEM = Actor(role="secretariat")
+
+# Who stands for "everyone at this tier": what all of them may see, and nothing that only some of
+# them may (a Party's own material). A tier's index and a tier's export are made for these viewers.
+_AUDIENCE: dict[str, Actor | None] = {
+    "public": None,
+    "registered": Actor(role="reader"),
+    "confidential": Actor(role="enforcement"),
+}
+NOBODY = Actor(role="nobody")
+
+
+def audience(tier: str | None) -> Viewer | None:
+    """The viewer whose rights are exactly those of ``tier``: anonymous, a reader or an officer.
+
+    An unknown tier gets a viewer of no role, who sees nothing (fail closed).
+    """
+    return _AUDIENCE[tier] if tier in _AUDIENCE else NOBODY
 
 
 def rank(tier: str | None) -> int:
@@ -225,6 +246,10 @@ def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
         return role == "secretariat" and isinstance(obj, Record | File)
     if action in ("manage_users", "see_extraction_errors", "review_desk"):
         return role == "secretariat"
+    if action == "see_downloaders":
+        # Who opened a record's non-public files is the Secretariat's to know; the record's keepers
+        # read how many did, by role and Party (``services.audit.download_counts``).
+        return role == "secretariat"
     if action == "export":
         # obj is the tier of the export.
         return role == "secretariat" or allows(tier_of(viewer), obj)
@@ -279,13 +304,27 @@ def visible_files_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     )
 
 
-def visible_audit_clause(viewer: Viewer | None) -> ColumnElement[bool]:
-    """Which audit entries ``viewer`` may read: the Secretariat all, a Party its own records', others none."""
+def kept_clause(viewer: Viewer | None) -> ColumnElement[bool]:
+    """The rule of ``can(viewer, "see_history", record)`` as a SQL condition on ``Record``: the
+    Secretariat keeps every record, a Party its own, everyone else none."""
     role = _role(viewer)
     if role == "secretariat":
         return true()
     if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
-        return and_(AuditEvent.party_iso == viewer.party_iso, AuditEvent.record_id.is_not(None))  # type: ignore[union-attr]
+        return Record.party_iso == viewer.party_iso  # type: ignore[union-attr]
+    return false()
+
+
+def visible_audit_clause(viewer: Viewer | None) -> ColumnElement[bool]:
+    """Which audit entries ``viewer`` may read: the Secretariat all; a Party its own records', but
+    not their downloads, which name the people who read them, unless ``can(viewer,
+    "see_downloaders")``; others none."""
+    role = _role(viewer)
+    if role == "secretariat":
+        return true()
+    if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
+        own = and_(AuditEvent.party_iso == viewer.party_iso, AuditEvent.record_id.is_not(None))  # type: ignore[union-attr]
+        return own if can(viewer, "see_downloaders") else and_(own, AuditEvent.action != "download")
     return false()
 
 
@@ -349,12 +388,25 @@ class Hidden(LookupError):
     """The record is not visible at the requested tier."""
 
 
-def project(record: Record, tier: str | None) -> Projection:
-    """Return only what ``tier`` may see of ``record``.
+def related(record: Record) -> dict[str, list[Record]]:
+    """The other records that ``record``'s projection shows, by detail name (a network's ``members``).
 
-    Raises Hidden when the record itself is above ``tier`` (callers check ``can`` first).
+    The relations are those of ``models.SHOWN_RECORDS``: the projection filters each related record
+    through the policy for the viewer, and the search outbox re-indexes every record that shows one
+    that changed.
     """
-    if not allows(tier, record.tier):
+    return {name: list(getattr(record, name)) for name in SHOWN_RECORDS if name in record.DETAIL_FIELDS}
+
+
+def project(record: Record, viewer: Viewer | None) -> Projection:
+    """Return only what ``viewer`` may see of ``record``, at ``tier_for(viewer, record)``.
+
+    A related record (a network's member) is shown only if the viewer may see it itself: the
+    container's tier never decides for it. Raises Hidden when the viewer may not see ``record``
+    (callers check ``can`` first).
+    """
+    tier = tier_for(viewer, record)
+    if not _can_view(viewer, record) or not allows(tier, record.tier):
         raise Hidden(record.id)
     sensitive = SENSITIVE_FIELDS.get(record.type, {})
     hidden_attrs: set[str] = set()
@@ -366,11 +418,11 @@ def project(record: Record, tier: str | None) -> Projection:
         else:
             hidden_attrs.update(attrs)
     details = {k: v for k, v in record.details().items() if k not in hidden_attrs}
-    if "members" in details:
-        details["members"] = [
-            {"id": m.id, "title": m.title, "party_iso": m.party_iso}
-            for m in details["members"]
-            if m.status == "published" and allows(tier, m.tier)
+    for name, others in related(record).items():
+        details[name] = [
+            {"id": other.id, "title": other.title, "party_iso": other.party_iso}
+            for other in others
+            if _can_view(viewer, other)
         ]
     files = [
         FileView(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from flask import current_app
 from sqlalchemy import select
 
 from registry import search
 from registry.db import commit, session
 from registry.models import Record
+from registry.policy import SYSTEM
+from registry.services import tiers, workflow
 
 from .factories import import_payload, record_data
 
 CONF = "CANARYCONF"  # only confidential-tier viewers and the own Party may see it
 REG = "CANARYREG"  # registered users may see it, anonymous visitors may not
 DRAFT = "CANARYDRAFT"  # nobody but the own Party and the Secretariat
+GONE = "CANARYGONE"  # an old title: nobody but the own Party and the Secretariat, in the history
 CAPACITY = "987654"
 LATITUDE = "-1.2346"
 
@@ -77,6 +83,26 @@ def canary_records() -> list[dict]:
             },
             details={"facility_type": "zoo", "operator": f"{CONF} operator", "city": f"{CONF} city"},
         ),
+        # Members of another Party's public network, public when indexed, changed afterwards
+        # (``load_canaries``): raised to confidential, withdrawn, retitled.
+        *(
+            record_data(
+                type="rescue_centre",
+                ref=f"member-{change}",
+                title=f"{marker} member centre, {change} after indexing",
+                details={"facility_type": "sanctuary", "operator": "Member trust", "city": "Member town"},
+            )
+            for marker, change in ((CONF, "raised"), (DRAFT, "withdrawn"), (GONE, "retitled"))
+        ),
+        record_data(
+            type="network",
+            party="FR",
+            title="French network with members of another Party",
+            details={
+                "coordinator": "Paris",
+                "members": ["member-raised", "member-withdrawn", "member-retitled"],
+            },
+        ),
         record_data(
             type="network",
             title="Public network with a confidential member",
@@ -137,19 +163,45 @@ def canary_records() -> list[dict]:
 
 
 def load_canaries() -> dict[str, str]:
-    """Import the canary records (inside an app context); return a few of their ids by name."""
+    """Import the canary records (inside an app context); return a few of their ids by name.
+
+    Once indexed, the member centres change as the Secretariat would change them.
+    """
     import_payload(canary_records())
     once = session.scalar(select(Record).where(Record.title == "Once confidential, now public"))
     # It was confidential before: its translation keeps the strictest tier the record ever had.
     once.peak_tier = "confidential"
-    search.enqueue(once.id, purge=True)
+    search.enqueue(once.id)
+    commit()
+    members = {
+        r.title.split()[0]: r
+        for r in session.scalars(select(Record).where(Record.title.like("% member centre, %")))
+    }
+    tiers.raise_tier(SYSTEM, members[CONF], "confidential", "The keeper asked for it.")
+    commit()
+    workflow.withdraw(SYSTEM, members[DRAFT], "Closed.")
+    commit()
+    retitled = members[GONE]
+    shape = workflow.record_shape(retitled)
+    shape.pop("files")
+    workflow.save_record(
+        SYSTEM,
+        retitled,
+        {**shape, "title": "Renamed member centre"},
+        [],
+        Path(current_app.config["FILES_DIR"]),
+    )
     commit()
     probe = session.scalar(select(Record.id).where(Record.title == "Language leak probe"))
     return {"probe": probe}
 
 
 MARKERS_HIDDEN_FROM = {
-    "anonymous": (CONF, REG, DRAFT, CAPACITY, LATITUDE),
-    "reader": (CONF, DRAFT, CAPACITY, LATITUDE),
-    "party_other": (CONF, DRAFT, CAPACITY, LATITUDE),
+    "anonymous": (CONF, REG, DRAFT, GONE, CAPACITY, LATITUDE),
+    "reader": (CONF, DRAFT, GONE, CAPACITY, LATITUDE),
+    "party_other": (CONF, DRAFT, GONE, CAPACITY, LATITUDE),
+}
+# The markers that are words, which a search can ask for.
+WORDS_HIDDEN_FROM = {
+    role: tuple(m for m in markers if m.isalpha()) for role, markers in MARKERS_HIDDEN_FROM.items()
 }

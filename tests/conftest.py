@@ -199,3 +199,28 @@ def login(client: FlaskClient, email: str, password: str, next_url: str | None =
 def logout(client: FlaskClient):  # type: ignore[no-untyped-def]
     """Sign out through the real form."""
     return client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+
+
+@pytest.fixture
+def people(app: Flask) -> dict[str, str]:
+    """One user per role (the Party user of ZA), plus a focal point of FR and of MX: their e-mails."""
+    from .factories import make_user
+
+    with app.app_context():
+        emails = {
+            role: make_user(role, "ZA" if role == "party" else None).email
+            for role in ("secretariat", "reader", "enforcement", "party")
+        }
+        emails["party_fr"] = make_user("party", "FR").email
+        emails["party_mx"] = make_user("party", "MX").email
+    return emails
+
+
+@pytest.fixture
+def secretariat(app: Flask, people: dict[str, str]) -> FlaskClient:
+    """A client signed in as the Secretariat."""
+    from .factories import PASSWORD
+
+    client = app.test_client()
+    assert login(client, people["secretariat"], PASSWORD).status_code == 302
+    return client

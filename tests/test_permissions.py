@@ -208,3 +208,60 @@ def test_unknown_role_sees_nothing(app, matrix):
         assert session.scalars(policy.visible(select(Record.id), stranger)).all() == []
         for record in session.scalars(select(Record)):
             assert not policy.can(stranger, "view", record)
+
+
+def test_a_record_shows_of_another_only_what_the_viewer_may_see_of_that_one(app):
+    """Issue 10, item 2: a network of the other Party lists the own Party's centres of every status and
+    tier; each role is shown, on the projection and the page, exactly the members the table lets it see
+    itself: the network's tier for the viewer (confidential for its own Party) never decides for them."""
+    with app.app_context():
+        centres = [
+            record_data(
+                type="rescue_centre",
+                ref=f"centre-{status}-{tier}",
+                title=f"Member {status} {tier}",
+                status=status,
+                confidentiality={"level": tier},
+            )
+            for status, tier in itertools.product(STATUSES, TIERS)
+        ]
+        network = record_data(
+            type="network",
+            party=OTHER,
+            title="Network of the other Party",
+            details={"coordinator": "Office", "members": [c["ref"] for c in centres]},
+        )
+        import_payload([*centres, network])
+        emails = {
+            "reader": make_user("reader").email,
+            "enforcement": make_user("enforcement").email,
+            "party_own": make_user("party", OWN).email,
+            "party_other": make_user("party", OTHER).email,
+            "secretariat": make_user("secretariat").email,
+        }
+        network_id = session.scalar(select(Record.id).where(Record.type == "network"))
+        wanted = {
+            role: {
+                f"Member {status} {tier}"
+                for status, tier in itertools.product(STATUSES, TIERS)
+                if expect_view(role, status, tier)
+            }
+            for role in ROLES
+        }
+        mismatches = []
+        for role in ROLES:
+            viewer = _viewer(role, emails)
+            projection = policy.project(session.get(Record, network_id), viewer)
+            shown = {m["title"] for m in projection.details["members"]}
+            if shown != wanted[role]:
+                mismatches.append(("projection", role, sorted(shown ^ wanted[role])))
+    for role in ROLES:
+        client = app.test_client()
+        if role != "anonymous":
+            assert login(client, emails[role], PASSWORD).status_code == 302
+        page = client.get(f"/records/{network_id}").get_data(as_text=True)
+        titles = (f"Member {status} {tier}" for status, tier in itertools.product(STATUSES, TIERS))
+        listed = {title for title in titles if title in page}
+        if listed != wanted[role]:
+            mismatches.append(("page", role, sorted(listed ^ wanted[role])))
+    assert mismatches == []

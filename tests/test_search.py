@@ -18,10 +18,10 @@ from registry import policy, search
 from registry.db import commit, session
 from registry.models import File, Record
 from registry.search.documents import document_for
-from registry.services import workflow
+from registry.services import tiers
 from registry.services.search import SearchParams, run_search
 
-from .canary import CONF, DRAFT, REG, load_canaries
+from .canary import CONF, DRAFT, GONE, REG, WORDS_HIDDEN_FROM, load_canaries
 from .conftest import BACKENDS, dispose, fresh_database, load_reference, login, make_app
 from .factories import PASSWORD, import_payload, make_record, make_user, record_data
 
@@ -98,6 +98,11 @@ def test_phrase_pairs_made_from_the_body_equal_pairs_analysed_afresh():
     assert len([t.text for t in analysis.text_analyzer()(text)]) == len(afresh) + 1
     assert [t.text for t in analysis.pair_analyzer()(text)] == afresh
     assert [t.text for t in analysis.pair_analyzer()("tortues saisies")] == ["tortu saisi"]
+    # A document's parts are apart: no pair spans two of them, whichever way the pairs are made.
+    parted = analysis.PART.join(["The rescue centre", "Kenya parrots"])
+    assert [t.text for t in analysis.text_analyzer()(parted)] == ["rescu", "centr", "keny", "parrot"]
+    assert [t.text for t in analysis.pair_analyzer()(parted)] == ["rescu centr", "keny parrot"]
+    assert [t.text for t in analysis.pair_analyzer()("".join(list(parted)))] == analysis.pairs(parted)
 
 
 def test_plural_and_phrase(searchable):
@@ -123,16 +128,16 @@ def test_prefix_needs_three_letters_and_is_capped(searchable):
     ids, _ = _ids(searchable, "quarant*")
     assert ids
     with searchable.app_context():
-        searcher = search.indexes().searcher("public")
-        parsed = query_module.parse("a*", searcher.reader())
-        assert "Every" not in repr(parsed.query)
-        parsed = query_module.parse("p" * 3 + "*", searcher.reader())
-        assert len(list(parsed.query.leaves())) <= query_module.MAX_PREFIX_TERMS
+        with search.indexes().searcher("public") as searcher:
+            parsed = query_module.parse("a*", searcher.reader())
+            assert "Every" not in repr(parsed.query)
+            parsed = query_module.parse("p" * 3 + "*", searcher.reader())
+            assert len(list(parsed.query.leaves())) <= query_module.MAX_PREFIX_TERMS
 
 
 @pytest.mark.parametrize("role", ["anonymous", "reader", "party_other"])
 def test_canaries_are_never_found(searchable, role):
-    markers = {"anonymous": (CONF, REG, DRAFT), "reader": (CONF, DRAFT), "party_other": (CONF, DRAFT)}[role]
+    markers = WORDS_HIDDEN_FROM[role]
     email = {"reader": "reader-x@test.example", "party_other": "party-fr@test.example"}.get(role)
     client = searchable.test_client()
     if email:
@@ -171,7 +176,13 @@ def test_facet_counts_do_not_move_when_hidden_records_are_added(app):
 
 def test_public_index_never_held_confidential_text(searchable):
     with searchable.app_context():
-        for tier, markers in (("public", (CONF, REG, DRAFT)), ("registered", (CONF, DRAFT))):
+        # Words of an old title, and of a withdrawn record, leave even the officers' index.
+        hidden = {
+            "public": (CONF, REG, DRAFT, GONE),
+            "registered": (CONF, DRAFT, GONE),
+            "confidential": (DRAFT, GONE),
+        }
+        for tier, markers in hidden.items():
             with search.indexes().index(tier).searcher() as searcher:
                 reader = searcher.reader()
                 for fieldname in ("body", "pairs", "words"):
@@ -231,7 +242,7 @@ def test_reclassification_disappears_in_the_same_request_cycle(app):
     assert _ids(app, "reclassification probe")[0] == [record_id]
     client = app.test_client()
     with app.test_request_context():
-        workflow.raise_tier(_user(secretariat.email), session.get(Record, record_id), "confidential", REASON)
+        tiers.raise_tier(_user(secretariat.email), session.get(Record, record_id), "confidential", REASON)
         commit()
     assert _ids(app, "reclassification probe")[0] == []
     assert client.get(f"/records/{record_id}").status_code == 404
@@ -243,13 +254,13 @@ def test_stale_refresh_trap_is_avoided(app):
     with app.app_context():
         record = make_record(title="Tortoise trap probe")
         secretariat = make_user("secretariat")
-        first = search.indexes().searcher("public")
-        assert first.up_to_date()
-        workflow.raise_tier(_user(secretariat.email), session.get(Record, record.id), "registered", REASON)
-        commit()
-        assert not first.up_to_date()
-        second = search.indexes().searcher("public")
-        assert second is not first and second.up_to_date()
+        with search.indexes().searcher("public") as first:
+            assert first.up_to_date()
+            tiers.raise_tier(_user(secretariat.email), session.get(Record, record.id), "registered", REASON)
+            commit()
+            assert not first.up_to_date()
+        with search.indexes().searcher("public") as second:
+            assert second is not first and second.up_to_date()
         assert _ids(app, "trap probe")[0] == []
 
 
@@ -306,28 +317,28 @@ def test_block_matching_scores_and_counts_as_whoosh_does(app):
             record.title += " rescue centre"
             search.enqueue(record.id)
         commit()
-        searcher = search.indexes().searcher("public")
-        assert any(leaf.reader().has_deletions() for leaf, _ in searcher.leaf_searchers())
-        queries = [
-            "lorikeet",
-            "pangolin tortoise",
-            "lorikeet OR customs",
-            "quarantine -pangolin",
-            '"rescue centre"',
-            "tort*",
-            "",
-            "nothingmatches",
-        ]
-        for text in queries:
-            query = parse(text, searcher.reader()).query
-            ours = {}
-            for leaf, offset in searcher.leaf_searchers():
-                for docnum, score in matching.scores(searcher, leaf.reader(), query).items():
-                    ours[searcher.stored_fields(offset + docnum)["id"]] = score
-            theirs = {hit["id"]: hit.score for hit in searcher.search(query, limit=None)}
-            assert ours.keys() == theirs.keys(), text
-            if text:
-                assert all(abs(ours[k] - theirs[k]) < 1e-4 * max(1.0, theirs[k]) for k in ours), text
+        with search.indexes().searcher("public") as searcher:
+            assert any(leaf.reader().has_deletions() for leaf, _ in searcher.leaf_searchers())
+            queries = [
+                "lorikeet",
+                "pangolin tortoise",
+                "lorikeet OR customs",
+                "quarantine -pangolin",
+                '"rescue centre"',
+                "tort*",
+                "",
+                "nothingmatches",
+            ]
+            for text in queries:
+                query = parse(text, searcher.reader()).query
+                ours = {}
+                for leaf, offset in searcher.leaf_searchers():
+                    for docnum, score in matching.scores(searcher, leaf.reader(), query).items():
+                        ours[searcher.stored_fields(offset + docnum)["id"]] = score
+                theirs = {hit["id"]: hit.score for hit in searcher.search(query, limit=None)}
+                assert ours.keys() == theirs.keys(), text
+                if text:
+                    assert all(abs(ours[k] - theirs[k]) < 1e-4 * max(1.0, theirs[k]) for k in ours), text
 
 
 def test_time_limit_flags_partial_results(searchable, monkeypatch):
@@ -350,9 +361,9 @@ def test_rebuild_equals_incremental(app, runner):
             confidentiality={"level": "public", "fields": {"address": "public"}},
             details={"facility_type": "zoo", "operator": "Op", "city": "Town", "address": "1 Open Road"},
         )
-        workflow.raise_tier(secretariat, records[0], "confidential", REASON)
-        workflow.raise_tier(secretariat, records[1], "registered", REASON)
-        workflow.raise_tier(secretariat, centre, "registered", REASON, field="address")
+        tiers.raise_tier(secretariat, records[0], "confidential", REASON)
+        tiers.raise_tier(secretariat, records[1], "registered", REASON)
+        tiers.raise_tier(secretariat, centre, "registered", REASON, field="address")
         records[3].title = "Scripted change renamed"
         search.enqueue(records[3].id)
         records[4].status = "withdrawn"
@@ -509,7 +520,7 @@ def test_a_search_waits_for_the_applier_when_text_leaves_a_tier(app):
     try:
         with app.app_context():
             officer = _user(secretariat.email)
-            workflow.raise_tier(officer, session.get(Record, record.id), "confidential", REASON)
+            tiers.raise_tier(officer, session.get(Record, record.id), "confidential", REASON)
             _commit_without_applying()
         threading.Timer(0.3, release.set).start()
         ids, results = _ids(app, "wombat")
@@ -525,18 +536,18 @@ def test_a_searcher_outlives_a_merge_that_deletes_its_segment_files(app):
 
     with app.app_context():
         ids = [make_record(title=f"Merge probe {i}").id for i in range(3)]
-        searcher = search.indexes().searcher("public")
-        folder = search.indexes().folder("public")
-        # Another process of the node: one merge of every segment, which deletes the old files.
-        other = whoosh_index.open_dir(str(folder))
-        other.writer(compound=False).commit(optimize=True)
-        other.close()
-        assert not searcher.up_to_date()
-        stored = {searcher.stored_fields(docnum)["id"] for docnum in range(searcher.doc_count_all())}
-        assert set(ids) <= stored
-        assert [hit["id"] for hit in searcher.search(Term("body", "merg"), limit=None)]
-        searcher = search.indexes().searcher("public")
-        assert searcher.up_to_date()
+        with search.indexes().searcher("public") as searcher:
+            folder = search.indexes().folder("public")
+            # Another process of the node: one merge of every segment, which deletes the old files.
+            other = whoosh_index.open_dir(str(folder))
+            other.writer(compound=False).commit(optimize=True)
+            other.close()
+            assert not searcher.up_to_date()
+            stored = {searcher.stored_fields(docnum)["id"] for docnum in range(searcher.doc_count_all())}
+            assert set(ids) <= stored
+            assert [hit["id"] for hit in searcher.search(Term("body", "merg"), limit=None)]
+        with search.indexes().searcher("public") as searcher:
+            assert searcher.up_to_date()
     assert len(_ids(app, "merge probe")[0]) == 3
 
 
@@ -663,7 +674,7 @@ def test_file_text_is_searchable_within_its_tier(app, tmp_path):
 def test_failed_extraction_is_recorded_and_shown_to_the_secretariat(app, tmp_path):
     import json
 
-    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a PDF\n%%EOF\n")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\n% this is not really a PDF\n%%EOF\n")
     (tmp_path / "in.json").write_text(
         json.dumps(
             {"records": [record_data(title="Broken file", files=[{"path": "broken.pdf", "language": "en"}])]}

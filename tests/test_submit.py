@@ -735,3 +735,71 @@ def test_the_withdraw_reason_is_checked_and_kept(app, party):
     with app.app_context():
         entry = session.scalar(select(AuditEvent).where(AuditEvent.action == "withdraw"))
         assert entry.detail["reason"] == unicodedata.normalize("NFC", reason)
+
+
+# Who downloaded: counts for the Party, people for the Secretariat --------------------------------
+
+
+def test_a_partys_history_counts_downloads_by_role_and_party_without_naming_anyone(app, party):
+    """Issue 10, item 5: the history page of a Party's record says how often its non-public files
+    were downloaded, by role and by Party for Parties' users, and names none of the downloaders (no
+    e-mail, name or address); the Secretariat's trail, on its audit page and on the same history
+    page, still says who they were."""
+    files = [
+        {"path": "files/annex.pdf", "language": "en", "tier": "confidential", "text": "Pens."},
+        {"path": "files/guide.pdf", "language": "en", "tier": "registered", "text": "Guide."},
+    ]
+    people = {  # role: (Party, e-mail, given name, family name)
+        "enforcement": (None, "officer-x7q@test.example", "Odile", "Quarrel"),
+        "reader": (None, "reader-k3v@test.example", "Rufus", "Kettleby"),
+        "party": ("FR", "focal-f9z@test.example", "Fanny", "Zébulon"),
+    }
+    with app.app_context():
+        record = make_record(party="ZA", files=files)
+        record_id = record.id
+        annex = next(f.id for f in record.files if f.tier == "confidential")
+        guide = next(f.id for f in record.files if f.tier == "registered")
+        for role, (iso, email, given, family) in people.items():
+            make_user(role, iso, email=email, given_name=given, family_name=family)
+    emails = {role: person[1] for role, person in people.items()}
+    names = [name for person in people.values() for name in person[2:]]
+    downloads = {"enforcement": [annex, annex, guide], "reader": [guide, guide], "party": [guide]}
+    addresses = {"enforcement": "203.0.113.71", "reader": "203.0.113.72", "party": "203.0.113.73"}
+    for role, file_ids in downloads.items():
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = addresses[role]
+        login(client, emails[role], PASSWORD)
+        for file_id in file_ids:
+            with client.get(f"/files/{file_id}") as response:
+                assert response.status_code == 200
+    # The Party's own focal point downloads its annex once too.
+    with party.get(f"/files/{annex}") as response:
+        assert response.status_code == 200
+
+    page = party.get(f"/submit/{record_id}/history")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td></tr>", text)
+    assert rows == [
+        ("Reader", "2"),
+        ("Enforcement officer", "3"),
+        ("Users of France", "1"),
+        ("Users of South Africa", "1"),
+    ]
+    for needle in (
+        *emails.values(),
+        *addresses.values(),
+        *names,
+        "Downloaded a non-public file",
+    ):
+        assert needle not in text, needle
+
+    secretariat = app.test_client()
+    login(secretariat, "secretariat-x@test.example", PASSWORD)
+    audit_page = secretariat.get(f"/admin/audit?action=download&record={record_id}").get_data(as_text=True)
+    for role in downloads:
+        assert emails[role] in audit_page and addresses[role] in audit_page
+    assert "party-za@test.example" in audit_page
+    desk_history = secretariat.get(f"/submit/{record_id}/history").get_data(as_text=True)
+    assert all(email in desk_history for email in emails.values())
+    assert re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td></tr>", desk_history) == rows

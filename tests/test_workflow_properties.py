@@ -45,6 +45,7 @@ from registry import policy, storage, uploads
 from registry.db import commit, rollback, session
 from registry.errors import DomainError, Forbidden, Invalid, NotFound
 from registry.models import File, Record, User
+from registry.services import tiers as tier_changes
 from registry.services import workflow
 from registry.services.search import SearchParams, run_search
 from registry.vocab import TIERS
@@ -188,6 +189,8 @@ class RecordModel:
     # Files some kept version lists, and those of them no longer on the record (kept for the history).
     versioned: set[str] = field(default_factory=set)
     retired: set[str] = field(default_factory=set)
+    # The tiers the Secretariat set, by part ("record", ""), ("field", group), ("file", id): they stand.
+    floors: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def live(self) -> Stated:
         """What the live record states (pending files belong to the revision)."""
@@ -242,6 +245,23 @@ class RecordModel:
             fid in self.files and TIERS.index(t) < TIERS.index(self.files[fid].tier)
             for fid, t in stated.files
         )
+
+    def parts(self, stated: Stated) -> dict[tuple[str, str], str]:
+        """Every part ``stated`` gives a tier to: the record, each field group, each file it keeps."""
+        groups = policy.SENSITIVE_FIELDS.get(self.type, {})
+        return {
+            ("record", ""): stated.tier,
+            **{("field", g): stated.fields.get(g, CONFIDENTIAL) for g in groups},
+            **{("file", fid): t for fid, t in stated.files if fid in self.files},
+        }
+
+    def below_floors(self, stated: Stated) -> dict[tuple[str, str], str]:
+        """The parts ``stated`` makes more open than the Secretariat set them, with the stated tier."""
+        return {
+            part: tier
+            for part, tier in self.parts(stated).items()
+            if part in self.floors and TIERS.index(tier) < TIERS.index(self.floors[part])
+        }
 
 
 def _every_field(record_type: str, stated: dict[str, str] | None) -> dict[str, str]:
@@ -463,6 +483,10 @@ class WorkflowMachine(RuleBasedStateMachine):
         if expected is None and role == "secretariat" and record.lowers(Stated("", level, fields, kept)):
             # The Secretariat lowers a tier only on the desk, with a reason.
             expected = Invalid
+        below = record.below_floors(Stated("", level, fields, kept))
+        if expected is None and role != "secretariat" and below:
+            # A tier the Secretariat set stands, whatever the Party posts.
+            expected = Invalid
         title, word = _word(), _word()
 
         def action(viewer):  # type: ignore[no-untyped-def]
@@ -492,6 +516,13 @@ class WorkflowMachine(RuleBasedStateMachine):
         if done is None and expected is not None:
             return
         record.titles.append(title)
+        if role == "secretariat":
+            # What the Secretariat's own edit changes is what it set.
+            before = record.parts(record.live())
+            before.update({("file", fid): f.tier for fid, f in record.files.items()})
+            for part, tier in record.parts(Stated("", level, fields, kept)).items():
+                if part in before and before[part] != tier:
+                    record.floors[part] = tier
         files = list(kept)
         if done is not None:
             record.add_file(done, add, word, pending=in_revision)
@@ -564,8 +595,12 @@ class WorkflowMachine(RuleBasedStateMachine):
         if expected is None and not record.under_review():
             expected = Invalid
         revising = record.revision_status == "submitted"
-        if expected is None and revising and not reason and record.lowers(record.revision):  # type: ignore[arg-type]
-            # A version that makes something more open is published only with the reason.
+        published = record.revision if revising else record.live()
+        assert published is not None
+        opened = record.below_floors(published)
+        if expected is None and not reason and ((revising and record.lowers(published)) or opened):
+            # A version that makes something more open (than it is, or than the Secretariat set it) is
+            # published only with the reason.
             expected = Invalid
 
         def action(viewer):  # type: ignore[no-untyped-def]
@@ -573,6 +608,8 @@ class WorkflowMachine(RuleBasedStateMachine):
 
         self._attempt(actor, expected, action)
         if expected is None:
+            # Opened on purpose, with the reason: that is now what the Secretariat set.
+            record.floors.update(opened)
             if revising:
                 assert record.revision is not None
                 record.apply(record.revision, keep_pending=False)
@@ -640,7 +677,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             expected = Invalid
         else:
             expected = None
-        change = workflow.raise_tier if by > 0 else workflow.change_tier
+        change = tier_changes.raise_tier if by > 0 else tier_changes.change_tier
 
         def action(viewer):  # type: ignore[no-untyped-def]
             row = session.get(Record, record_id)
@@ -655,6 +692,10 @@ class WorkflowMachine(RuleBasedStateMachine):
             return
         # Only a raise reaches the pending revision: a lowering leaves the Party's statement alone.
         revision = record.revision if by > 0 else None
+        if file_id is not None:
+            record.floors[("file", file_id)] = tier
+        else:
+            record.floors[("record", "") if part == "record" else ("field", part)] = tier
         if file_id is not None:
             record.files[file_id].tier = tier
             if revision is not None:
@@ -775,7 +816,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                         mismatches.append(("visible_files_clause", actor, record_id, file.id, want_file))
                 if not wanted:
                     continue
-                view = policy.project(row, policy.tier_for(viewer, row))
+                view = policy.project(row, viewer)
                 if view.title != _title(record.title):
                     mismatches.append(("projected title", actor, record_id, view.title))
                 shown = {f.id for f in view.files}

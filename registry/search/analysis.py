@@ -20,6 +20,11 @@ from typing import Any
 from whoosh.analysis import Analyzer, Filter, RegexTokenizer, Token
 
 WORD = re.compile(r"\w+", re.UNICODE)
+# Between the parts of a document's text (its title, summary, each file...): phrase pairs never span
+# two parts, so a phrase is found only where its words follow each other, and a part that leaves a
+# document takes exactly its own pairs with it.
+PART = "\x1e"
+_WORD_OR_PART = r"\w+|\x1e"
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})
 
 # Words too common in the three languages to help a search.
@@ -90,7 +95,7 @@ class _NfcTokenizer(RegexTokenizer):
 
 
 class _FoldFilter(Filter):
-    """Fold case and accents, drop stop words, and (optionally) stem."""
+    """Fold case and accents, drop stop words, and (optionally) stem; part separators pass as they are."""
 
     def __init__(self, stemmed: bool) -> None:
         self.stemmed = stemmed
@@ -98,6 +103,9 @@ class _FoldFilter(Filter):
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         stemmed = self.stemmed
         for token in tokens:
+            if token.text == PART:
+                yield token
+                continue
             analysed = term(token.text, stemmed)
             if analysed is not None:
                 token.text = analysed
@@ -111,6 +119,9 @@ class _PairFilter(Filter):
         previous: str | None = None
         for token in tokens:
             current = token.text
+            if current == PART:
+                previous = None
+                continue
             if previous is not None:
                 token.text = f"{previous} {current}"
                 yield token
@@ -130,13 +141,14 @@ class _BodyTokenizer(_NfcTokenizer):
 
 
 class _NoteTerms(Filter):
-    """Pass the body's terms through, and note them once the whole text is read."""
+    """Pass the body's terms through, and note them (part separators too) once the whole text is read."""
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         found = []
         for token in tokens:
             found.append(token.text)
-            yield token
+            if token.text != PART:
+                yield token
         _last.terms = found
 
 
@@ -150,18 +162,21 @@ class _PairsOfBody(Analyzer):
 
     def __call__(self, value: str, **kwargs: Any) -> Iterator[Token]:  # type: ignore[override]
         if getattr(_last, "value", None) is not value or _last.terms is None:
-            yield from (_NfcTokenizer(r"\w+") | _FoldFilter(stemmed=True) | _PairFilter())(value, **kwargs)
+            analyzer = _NfcTokenizer(_WORD_OR_PART) | _FoldFilter(stemmed=True) | _PairFilter()
+            yield from analyzer(value, **kwargs)
             return
         token = Token(positions=False, chars=False, removestops=True, mode=kwargs.get("mode", ""))
         terms = _last.terms
         for previous, current in zip(terms, terms[1:], strict=False):
+            if previous == PART or current == PART:
+                continue
             token.text, token.boost, token.stopped = f"{previous} {current}", 1.0, False
             yield token
 
 
 def text_analyzer():  # type: ignore[no-untyped-def]
     """The analyzer of the searchable text fields."""
-    return _BodyTokenizer(r"\w+") | _FoldFilter(stemmed=True) | _NoteTerms()
+    return _BodyTokenizer(_WORD_OR_PART) | _FoldFilter(stemmed=True) | _NoteTerms()
 
 
 def pair_analyzer():  # type: ignore[no-untyped-def]
@@ -175,6 +190,9 @@ def word_analyzer():  # type: ignore[no-untyped-def]
 
 
 def pairs(text: str) -> list[str]:
-    """The phrase terms of ``text``: pairs of consecutive stemmed terms."""
-    words = terms(text)
-    return [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    """The phrase terms of ``text``: pairs of consecutive stemmed terms of each of its parts."""
+    found = []
+    for part in text.split(PART):
+        words = terms(part)
+        found += [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return found

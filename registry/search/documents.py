@@ -10,8 +10,9 @@ from flask_babel import force_locale
 
 from .. import policy
 from ..labels import VALUE_VOCABULARY, label
-from ..models import Record
+from ..models import SHOWN_RECORDS, Record
 from ..vocab import LANGUAGES
+from .analysis import PART
 
 # Facet values are kept per document in this order (see ``Facets``).
 FACET_NAMES = ("type", "party", "region", "language", "taxon", "year")
@@ -48,7 +49,7 @@ def document_for(record: Record, tier: str) -> dict[str, Any] | None:
     """
     if record.status != "published" or not policy.allows(tier, record.tier):
         return None
-    view = policy.project(record, tier)
+    view = policy.project(record, policy.audience(tier))
     titles = [view.title, *(t["title"] for t in view.translations)]
     party = record.party if view.party_iso else None
     taxa_text = []
@@ -65,8 +66,9 @@ def document_for(record: Record, tier: str) -> dict[str, Any] | None:
         view.summary,
         *(t["summary"] for t in view.translations),
         *view.issuing_bodies,
-        *_detail_text(view.details),
-        *(m["title"] for m in view.details.get("members", [])),
+        *_detail_text({k: v for k, v in view.details.items() if k not in SHOWN_RECORDS}),
+        # Of another record, only its title (and only if the tier may see that record: ``project``).
+        *(other["title"] for name in SHOWN_RECORDS for other in view.details.get(name, [])),
         *(t for t in taxa_text if t),
         *([party.name_en, party.name_fr, party.name_es] if party else []),
         _label_in_all_languages("region", view.region) if view.region else "",
@@ -74,7 +76,7 @@ def document_for(record: Record, tier: str) -> dict[str, Any] | None:
         *(f.title for f in view.files),
         *file_texts,
     ]
-    body_text = "\n".join(p for p in body if p)
+    body_text = PART.join(p for p in body if p)
     words = "\n".join([*titles, view.summary, *(t for t in taxa_text if t)])
     sort_key = (view.published_at.isoformat() if view.published_at else "") + f"|{view.year or 0:04d}"
     facets = (

@@ -52,7 +52,7 @@ REBUILD_SWAP_WAIT_S = 600.0
 
 
 # Bump when the schema or the analysis changes: indexes of another version are rebuilt by themselves.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def make_schema() -> Schema:

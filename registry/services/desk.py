@@ -1,8 +1,9 @@
 """The Secretariat's desk: the review queue, what a review shows, tiers, and disclosures due.
 
-The decisions themselves (publish, return, withdraw, change a tier) live in ``services.workflow``;
-this module finds what waits for them and gathers what the review page needs. Every function
-takes the viewer first and raises Forbidden for anyone the policy does not let use the desk.
+The decisions themselves live in ``services.workflow`` (publish, return, withdraw) and
+``services.tiers`` (changing a tier); this module finds what waits for them and gathers what the
+review page needs. Every function takes the viewer first and raises Forbidden for anyone the
+policy does not let use the desk.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..db import session
 from ..errors import Forbidden, Invalid, NotFound
 from ..models import AuditEvent, File, Record, looks_like_id
 from ..policy import Viewer
-from . import audit, workflow
+from . import audit, tiers
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class TierTarget:
     # none for a document of the Party's pending revision.
     more_open: tuple[str, ...] = ()
     pending: bool = False
+    # For the record: each more open tier it may take, with the parts that would open with it.
+    opens: tuple[tuple[str, tuple[tiers.TierChange, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,15 +131,16 @@ def waiting_since(record: Record) -> int | None:
 
 def tier_targets(record: Record) -> list[TierTarget]:
     """The record, each of its files and each sensitive field group, with the tiers each may take."""
-    tiers = policy.allowed_tiers(policy.CONFIDENTIAL)
+    every = policy.allowed_tiers(policy.CONFIDENTIAL)
 
     def stricter(current: str) -> tuple[str, ...]:
-        return tuple(t for t in tiers if policy.rank(t) > policy.rank(current))
+        return tuple(t for t in every if policy.rank(t) > policy.rank(current))
 
     def more_open(current: str) -> tuple[str, ...]:
         floor = policy.rank(record.tier)
-        return tuple(t for t in tiers if floor <= policy.rank(t) < policy.rank(current))
+        return tuple(t for t in every if floor <= policy.rank(t) < policy.rank(current))
 
+    lower = tuple(t for t in every if policy.rank(t) < policy.rank(record.tier))
     targets = [
         TierTarget(
             "record",
@@ -144,7 +148,8 @@ def tier_targets(record: Record) -> list[TierTarget]:
             "",
             record.tier,
             stricter(record.tier),
-            tuple(t for t in tiers if policy.rank(t) < policy.rank(record.tier)),
+            lower,
+            opens=tuple((t, tuple(tiers.opened_with_record(record, t))) for t in lower),
         )
     ]
     for file in record.files:
@@ -172,33 +177,32 @@ def change_tier(viewer: Viewer, record: Record, target: str, tier: str, reason: 
     """Give ``target`` (``record``, ``file:<id>`` or ``field:<group>``) of ``record`` the tier ``tier``.
 
     Raises Forbidden off the desk, Invalid for a target that is not part of the record, and
-    whatever ``workflow.change_tier`` raises (an unknown tier or the current one, a lowering it
+    whatever ``tiers.change_tier`` raises (an unknown tier or the current one, a lowering it
     refuses, no reason).
     """
     require_desk(viewer)
     kind, _, name = target.partition(":")
     if kind == "record" and not name:
-        workflow.change_tier(viewer, record, tier, reason)
+        tiers.change_tier(viewer, record, tier, reason)
     elif kind == "file":
         file = session.get(File, name) if looks_like_id(name, "f") else None
         if file is None or file.record_id != record.id or file.retired:
             raise Invalid({"target": [_l("This record has no such file.")]})
-        workflow.change_tier(viewer, file, tier, reason)
+        tiers.change_tier(viewer, file, tier, reason)
     elif kind == "field":
-        workflow.change_tier(viewer, record, tier, reason, field=name)
+        tiers.change_tier(viewer, record, tier, reason, field=name)
     else:
         raise Invalid({"target": [_l("Choose the record, a file or a field.")]})
 
 
-def revision_lowers(viewer: Viewer | None, record: Record) -> list[workflow.TierChange]:
-    """The parts that publishing ``record``'s submitted revision would make more open.
+def publish_lowers(viewer: Viewer | None, record: Record) -> list[tiers.TierChange]:
+    """The parts that publishing ``record`` would make more open than they are published, or than
+    the Secretariat last set them; publishing them takes a reason.
 
     Raises Forbidden off the desk.
     """
     require_desk(viewer)
-    if record.revision_status != "submitted":
-        return []
-    return [c for c in workflow.revision_changes(record) if c.lowered]
+    return tiers.publish_lowers(record)
 
 
 def disclosures_due(viewer: Viewer | None, today: dt.date) -> list[DisclosureDue]:

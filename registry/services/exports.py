@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from schemas import dump_projection
 
-from .. import policy
+from .. import policy, storage
 from ..db import session
 from ..errors import Forbidden
 from ..models import File, Record
@@ -32,11 +32,12 @@ def export_records(viewer: Viewer, tier: str, out_path: Path, files_dir: Path) -
     files_folder = out_path.with_name(out_path.stem + "_files")
     records: list[dict[str, Any]] = []
     for record in session.scalars(stmt):
-        projection = policy.project(record, tier)
+        projection = policy.project(record, policy.audience(tier))
         data = dump_projection(projection)
         for entry, view in zip(data["files"], projection.files, strict=True):
             stored = session.get(File, view.id)
-            target = files_folder / f"{view.id}-{view.original_name}"
+            # Named as a download is: a copy opens in the program of what it is, never of its name.
+            target = files_folder / storage.served_name(f"{view.id}-{view.original_name}", view.media_type)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(files_dir / stored.stored_name, target)
             entry["path"] = f"{files_folder.name}/{target.name}"

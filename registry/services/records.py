@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from .. import policy
 from ..db import session
@@ -47,22 +48,46 @@ class Page:
         object.__setattr__(self, "pages", max(1, math.ceil(self.total / self.per_page)))
 
 
-def _load(viewer: Viewer | None, record_id: str) -> Record:
-    record = session.get(Record, record_id) if looks_like_id(record_id, "r") else None
-    if record is None or not policy.can(viewer, "view", record):
+def _lookup_clause(viewer: Viewer | None, action: str) -> ColumnElement[bool]:
+    """The SQL form of ``can(viewer, action, record)`` for each action a record is looked up for."""
+    if action == "view":
+        return policy.visible_clause(viewer)
+    if action == "see_history":
+        # Whoever keeps a record may see it too; saying both keeps the lookup within ``visible``.
+        return and_(policy.visible_clause(viewer), policy.kept_clause(viewer))
+    raise ValueError(f"records are not looked up for {action!r}")
+
+
+def _load(viewer: Viewer | None, record_id: str, action: str = "view") -> Record:
+    """The record ``record_id`` if ``viewer`` may ``action`` it. Raises NotFound when missing or not.
+
+    The policy is the query's own condition, so a record the viewer may not see and one that does
+    not exist come back from the same statement as no row, at the same cost: the record's
+    relationships (translations, files, taxa, its type's table) are loaded for visible records only.
+    ``can`` then says the same of the loaded record, should the two forms of the rule ever drift.
+    """
+    if not looks_like_id(record_id, "r"):
+        raise NotFound(record_id)
+    record = session.scalar(select(Record).where(Record.id == record_id, _lookup_clause(viewer, action)))
+    if record is None or not policy.can(viewer, action, record):
         raise NotFound(record_id)
     return record
 
 
-def get_record(viewer: Viewer | None, record_id: str) -> Record:
-    """The record ``record_id`` if ``viewer`` may see it. Raises NotFound when missing or hidden alike."""
-    return _load(viewer, record_id)
+def get_record(viewer: Viewer | None, record_id: str, action: str = "view") -> Record:
+    """The record ``record_id`` if ``viewer`` may ``action`` it: ``view`` it, or ``see_history``
+    (its own Party and the Secretariat, for the Party's pages).
+
+    Raises NotFound when missing or not allowed alike, after the same work; ValueError for any
+    other action (a programming error).
+    """
+    return _load(viewer, record_id, action)
 
 
 def view_record(viewer: Viewer | None, record_id: str) -> Projection:
     """What ``viewer`` may see of record ``record_id``. Raises NotFound when missing or hidden."""
     record = _load(viewer, record_id)
-    return policy.project(record, policy.tier_for(viewer, record))
+    return policy.project(record, viewer)
 
 
 def _visible_language(viewer: Viewer | None, language: str) -> Any:
@@ -119,7 +144,7 @@ def list_records(viewer: Viewer | None, filters: RecordFilters, page: int = 1, p
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
-    items = [policy.project(r, policy.tier_for(viewer, r)) for r in rows]
+    items = [policy.project(r, viewer) for r in rows]
     return Page(items=items, total=total, page=page, per_page=per_page)
 
 
@@ -146,13 +171,19 @@ def home_summary(viewer: Viewer | None, latest: int = 6) -> dict[str, Any]:
         "by_type": counts["type"],
         "by_region": counts["region"],
         "parties": len(counts["party_iso"]),
-        "latest": [policy.project(r, policy.tier_for(viewer, r)) for r in newest],
+        "latest": [policy.project(r, viewer) for r in newest],
     }
 
 
 def get_file(viewer: Viewer | None, file_id: str, files_dir: Path) -> tuple[File, Path]:
     """The file ``file_id`` and its path, if ``viewer`` may download it. Raises NotFound otherwise."""
-    file = session.get(File, file_id) if looks_like_id(file_id, "f") else None
+    if not looks_like_id(file_id, "f"):
+        raise NotFound(file_id)
+    # As for records: the policy is the query's condition, so a file the viewer may not download
+    # and one that does not exist cost the same one statement; ``can`` then agrees.
+    file = session.scalar(
+        select(File).join(Record).where(File.id == file_id, policy.visible_files_clause(viewer))
+    )
     if file is None or not policy.can(viewer, "download", file):
         raise NotFound(file_id)
     path = files_dir / file.stored_name

@@ -245,7 +245,7 @@ def _hydrate(viewer: Viewer | None, ids: list[str], wanted: set[str]) -> list[Hi
         record = records.get(record_id)
         if record is None:
             continue
-        view = policy.project(record, policy.tier_for(viewer, record))
+        view = policy.project(record, viewer)
         snippet, found = _snippet(view.summary or view.title, wanted)
         visible_files = {f.id: f for f in view.files}
         matched = []

@@ -7,9 +7,10 @@ version lists stays stored (``File.retired``) when the record drops it. Every st
 audit trail, each tier change included, and after commit tells the people concerned by e-mail
 (``services.notices``).
 
-The Party states the tiers of its records. The Secretariat raises them at will; it makes a part
-more open only on purpose, with a reason: on the desk (``change_tier``), or by publishing a
-revision in which the Party made it more open. Its own edit of a record never lowers a tier.
+The Party states the tiers of its records, never below one the Secretariat set. The Secretariat
+raises them at will; it makes a part more open only on purpose, with a reason: on the desk
+(``services.tiers.change_tier``), or by publishing a version that makes a part more open than it
+is published or than the Secretariat set it. Its own edit of a record never lowers a tier.
 
 Form data arrive as the JSON shape, already validated by ``schemas.load_record``; files arrive
 as ``FileEntry`` values naming either a file already attached or an upload already stored.
@@ -17,21 +18,19 @@ as ``FileEntry`` values naming either a file already attached or an upload alrea
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from schemas import RECORD_SCHEMAS, load_record
 
 from .. import policy, search, storage
 from ..db import after_commit, session
 from ..errors import Forbidden, Invalid, NotFound
-from ..labels import LABELS
 from ..models import (
     MODEL_FOR_TYPE,
     File,
@@ -41,10 +40,10 @@ from ..models import (
     RecordVersion,
     RescueCentre,
     Taxon,
+    looks_like_id,
 )
 from ..policy import Viewer
-from . import audit, notices
-from .imports import extract_texts
+from . import audit, notices, tiers
 
 # Core attributes copied from the JSON shape onto a record, and back.
 _CORE = ("title", "summary", "language", "scope", "issuing_bodies", "year", "date")
@@ -92,7 +91,7 @@ def record_shape(record: Record) -> dict[str, Any]:
             "rule": record.confidentiality_rule,
             "justification": record.confidentiality_justification,
             "disclosure_date": record.disclosure_date,
-            "field_tiers": _every_field_tier(record.type, record.field_tiers),
+            "field_tiers": tiers.every_field_tier(record.type, record.field_tiers),
         },
         "details": details,
     }
@@ -119,21 +118,12 @@ def working_shape(record: Record) -> dict[str, Any]:
     return record_shape(record)
 
 
-def _every_field_tier(record_type: str, stated: dict[str, str] | None) -> dict[str, str]:
-    """The tier of each sensitive field group of ``record_type``: a group not stated has the default.
-
-    Shapes state every group, so that two shapes saying the same thing compare equal.
-    """
-    stated = stated or {}
-    return {g: stated.get(g, policy.DEFAULT_FIELD_TIER) for g in policy.SENSITIVE_FIELDS.get(record_type, {})}
-
-
 def _dumped(data: dict[str, Any]) -> dict[str, Any]:
     """Validated data (dates as objects) back in the JSON shape, as stored in a revision."""
     confidentiality = data["confidentiality"]
     confidentiality = {
         **confidentiality,
-        "field_tiers": _every_field_tier(data["type"], confidentiality.get("field_tiers")),
+        "field_tiers": tiers.every_field_tier(data["type"], confidentiality.get("field_tiers")),
     }
     shape = RECORD_SCHEMAS[data["type"]]().dump(
         {**data, "party": data.get("party"), "status": None, "files": [], "confidentiality": confidentiality}
@@ -146,8 +136,15 @@ def _dumped(data: dict[str, Any]) -> dict[str, Any]:
 # Checks shared by create and save -----------------------------------------------------------
 
 
-def _check_references(viewer: Viewer, data: dict[str, Any]) -> dict[str, Taxon]:
-    """Party, taxa and network members must exist (and be visible); raises Invalid naming the field."""
+def _check_references(
+    viewer: Viewer, data: dict[str, Any], record: Record | None = None
+) -> dict[str, Taxon]:
+    """Party, taxa and network members must exist (and be visible, unless ``record`` has them
+    already); raises Invalid naming the field.
+
+    Members are looked up in one query that holds the policy's rule, so a hidden centre costs what
+    a missing one does and is refused with the same words.
+    """
     errors: dict[str, list[str]] = {}
     if data["party"] and session.get(Party, data["party"]) is None:
         errors["party"] = ["Not a CITES Party in the registry."]
@@ -156,13 +153,30 @@ def _check_references(viewer: Viewer, data: dict[str, Any]) -> dict[str, Taxon]:
     unknown = [n for n in names if n not in taxa]
     if unknown:
         errors["taxa"] = [f"Not in the taxon checklist: {', '.join(unknown)}."]
+    kept = {m.id for m in policy.related(record).get("members", [])} if record is not None else set()
+    wanted = [m for m in dict.fromkeys(data["details"].get("members", [])) if looks_like_id(m, "r")]
+    usable = policy.visible_clause(viewer)
+    if kept:
+        usable = or_(usable, RescueCentre.id.in_(kept))
+    query = select(RescueCentre.id).where(RescueCentre.id.in_(wanted), usable)
+    found = set(session.scalars(query)) if wanted else set()
     for member in data["details"].get("members", []):
-        centre = session.get(Record, member) if member.startswith("r") else None
-        if not isinstance(centre, RescueCentre) or not policy.can(viewer, "view", centre):
+        if member not in found:
             errors.setdefault("details.members", []).append(f"{member} is not a rescue centre.")
     if errors:
         raise Invalid(errors)
     return taxa
+
+
+def _keep_hidden_related(viewer: Viewer, record: Record, data: dict[str, Any]) -> None:
+    """Keep in ``data`` the related records of ``record`` that ``viewer`` may not see (and so could
+    neither be shown nor send back): a Party's edit of its network never drops another Party's
+    confidential member, nor learns that it is there."""
+    for name, others in policy.related(record).items():
+        hidden = [other.id for other in others if not policy.can(viewer, "view", other)]
+        if hidden:
+            posted = data["details"].get(name, [])
+            data["details"][name] = [*posted, *(i for i in hidden if i not in posted)]
 
 
 def _apply(record: Record, data: dict[str, Any], taxa: dict[str, Taxon]) -> None:
@@ -192,6 +206,9 @@ def _apply(record: Record, data: dict[str, Any], taxa: dict[str, Taxon]) -> None
 
 def _new_file(entry: FileEntry, pending: bool) -> File:
     staged = entry.upload
+    # The text was extracted when the upload was accepted, before the request wrote anything: never
+    # here, inside the transaction, where a slow file would hold the database's write lock.
+    extracted = staged.text_result
     return File(
         title=entry.title,
         language=entry.language,
@@ -202,6 +219,8 @@ def _new_file(entry: FileEntry, pending: bool) -> File:
         original_name=staged.original_name,
         stored_name=staged.stored_name,
         pending=pending,
+        text=extracted.text,
+        text_error=extracted.error,
     )
 
 
@@ -241,11 +260,9 @@ def _sync_files(
     """
     by_id = {f.id: f for f in record.files}
     kept: list[File] = []
-    added: list[File] = []
     for entry in entries:
         if entry.upload is not None:
             file = _new_file(entry, pending=False)
-            added.append(file)
         else:
             file = by_id[entry.file_id]  # type: ignore[index]
             file.title, file.language, file.tier, file.pending = (
@@ -267,8 +284,6 @@ def _sync_files(
         session.flush()
         session.expire(record, ["files"])
     record.files = kept + waiting
-    if added:
-        extract_texts(files_dir, added)
     for file in removed:
         if file not in retired:
             _remove_after_commit(files_dir, file.stored_name)
@@ -323,33 +338,42 @@ def save_record(
         data = load_record({**raw, "type": record.type, "party": record.party_iso, "status": None})
     except ValidationError as exc:
         raise Invalid(exc.messages) from exc  # type: ignore[arg-type]
-    taxa = _check_references(viewer, data)
+    taxa = _check_references(viewer, data, record)
+    _keep_hidden_related(viewer, record, data)
     _check_files(record, files)
-    before = _stated_tiers(record)
-    if record.status == "published" and not policy.can(viewer, "publish", record):
+    before = tiers.stated_tiers(record)
+    attached = [(e.file_id, e.tier) for e in files if e.upload is None]
+    stated = tiers.tiers_of(record, data["confidentiality"], attached)
+    secretariat = policy.can(viewer, "publish", record)
+    if not secretariat:
+        tiers.refuse_below_floors(record, stated)
+    if record.status == "published" and not secretariat:
         _save_revision(record, data, files, files_dir)
         audit.log(viewer, "edit", record=record, revision=True)
         # Only the uploads the revision adds change now; the rest changes when it is published.
-        _log_tier_changes(viewer, record, _tier_changes(before, _stated_tiers(record)), reason="")
+        changed = tiers.tier_changes(before, tiers.stated_tiers(record))
+        tiers.log_tier_changes(viewer, record, changed, reason="")
         return record
-    if policy.can(viewer, "publish", record):
+    if secretariat:
         # The Party states its tiers; the Secretariat raises them, and lowers one only on purpose.
-        attached = [(e.file_id, e.tier) for e in files if e.upload is None]
-        _refuse_lowering(_tier_changes(before, _tiers_of(record, data["confidentiality"], attached)))
+        tiers.refuse_lowering(tiers.tier_changes(before, stated))
     _apply(record, data, taxa)
     # Correcting the live record leaves the Party's revision, and the uploads it waits with, alone.
-    removed = _sync_files(record, files, files_dir, keep_pending=True)
-    changes = _tier_changes(before, _stated_tiers(record))
+    _sync_files(record, files, files_dir, keep_pending=True)
+    changes = tiers.tier_changes(before, tiers.stated_tiers(record))
+    if secretariat:
+        for change in changes:
+            tiers.remember_secretariat_tier(record, change.kind, change.key, change.new)
     if record.status == "published":
         # The Secretariat's own correction of a published record: a new version at once.
         record.peak_tier = policy.strictest(record.peak_tier, record.tier)
         _keep_version(viewer, record)
-        search.enqueue(record.id, purge=any(c.raised for c in changes) or bool(removed))
+        search.enqueue(record.id)
     else:
         record.peak_tier = record.tier if record.published_at is None else record.peak_tier
     session.flush()
     audit.log(viewer, "edit", record=record)
-    _log_tier_changes(viewer, record, changes, reason="")
+    tiers.log_tier_changes(viewer, record, changes, reason="")
     return record
 
 
@@ -372,7 +396,6 @@ def _save_revision(record: Record, data: dict[str, Any], files: list[FileEntry],
             {**_file_shape(file), "title": entry.title, "language": entry.language, "tier": entry.tier}
         )
     if new_files:
-        extract_texts(files_dir, new_files)
         session.flush()
         for shape, file in zip([s for s in shapes if s["id"] is None], new_files, strict=True):
             shape["id"] = file.id
@@ -437,20 +460,20 @@ def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "") ->
     _require(viewer, "publish", record)
     if not under_review(record):
         raise Invalid({"status": ["Only a submitted record can be published."]})
-    before = _stated_tiers(record)
+    before = tiers.stated_tiers(record)
     reason = (reason or "").strip()
-    if record.revision_status == "submitted" and any(c.lowered for c in revision_changes(record)):
-        if not reason or len(reason) > 2000:
-            raise Invalid(
-                {
-                    "reason": [
-                        _l(
-                            "This version makes parts of the published record more open: give the reason"
-                            " (at most 2000 characters)."
-                        )
-                    ]
-                }
-            )
+    lowers = tiers.publish_lowers(record)
+    if lowers and (not reason or len(reason) > 2000):
+        raise Invalid(
+            {
+                "reason": [
+                    _l(
+                        "This version makes parts more open than they are published or than the Secretariat"
+                        " set them: give the reason (at most 2000 characters)."
+                    )
+                ]
+            }
+        )
     if record.revision_status == "submitted":
         revision = dict(record.revision or {})
         shapes = revision.pop("files", [])
@@ -479,11 +502,22 @@ def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "") ->
     record.review_comment = ""
     record.peak_tier = policy.strictest(record.peak_tier, record.tier)
     _keep_version(viewer, record)
-    changes = _tier_changes(before, _stated_tiers(record))
-    search.enqueue(record.id, purge=any(c.raised for c in changes))
+    changes = tiers.tier_changes(before, tiers.stated_tiers(record))
+    for change in lowers:
+        # Opened below the tier the Secretariat set, on purpose, with its reason: that is what it sets now.
+        floor = tiers.secretariat_tier(record, change.kind, change.key)
+        if floor and policy.rank(change.new) < policy.rank(floor):
+            tiers.remember_secretariat_tier(record, change.kind, change.key, change.new)
+    search.enqueue(record.id)
     session.flush()
     audit.log(viewer, "publish", record=record, version=_latest_version_number(record))
-    _log_tier_changes(viewer, record, changes, reason=reason or "published revision")
+    tiers.log_tier_changes(viewer, record, changes, reason=reason or "published revision")
+    # A part already stated more open than the Secretariat set it opens now too, though its stated
+    # tier does not change here: it is in the trail all the same.
+    stated_changes = {(c.kind, c.key) for c in changes}
+    tiers.log_tier_changes(
+        viewer, record, [c for c in lowers if (c.kind, c.key) not in stated_changes], reason=reason
+    )
     notices.published(record)
     return record
 
@@ -496,107 +530,9 @@ def withdraw(viewer: Viewer, record: Record, reason: str = "") -> Record:
     record.revision_status = None
     session.flush()
     if was_published:
-        search.enqueue(record.id, purge=True)
+        search.enqueue(record.id)
     audit.log(viewer, "withdraw", record=record, reason=(reason or "").strip()[:5000])
     return record
-
-
-def raise_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, field: str | None = None) -> None:
-    """Make ``obj`` (or its sensitive ``field``) stricter; it takes effect everywhere once committed.
-
-    The Secretariat may raise a tier, never silently lower it. Raises Forbidden for anyone else,
-    Invalid for an unknown tier or field, a tier that is not stricter, or a missing reason.
-    """
-    _set_tier(viewer, obj, tier, reason, field, may_lower=False)
-
-
-def change_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, field: str | None = None) -> None:
-    """Give ``obj`` (or its sensitive ``field``) the tier ``tier``, stricter or more open, with the reason.
-
-    Making a part more open is the Secretariat's deliberate decision, kept in the trail with its
-    reason: a file or field never becomes more open than its record, a document that the Party's
-    pending revision adds only stricter (it is the revision's). Raises as ``raise_tier`` does, and
-    Invalid for the tier the part already has or a lowering that these rules refuse.
-    """
-    _set_tier(viewer, obj, tier, reason, field, may_lower=True)
-
-
-def _set_tier(
-    viewer: Viewer, obj: Record | File, tier: str, reason: str, field: str | None, may_lower: bool
-) -> None:
-    if not policy.can(viewer, "mark_confidential", obj):
-        raise Forbidden("mark_confidential")
-    if tier not in policy.allowed_tiers(policy.CONFIDENTIAL):
-        raise Invalid({"tier": ["Unknown tier."]})
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 2000:
-        raise Invalid({"reason": ["Give the reason (at most 2000 characters)."]})
-    record = obj if isinstance(obj, Record) else obj.record
-    if field is not None:
-        if not isinstance(obj, Record) or field not in policy.SENSITIVE_FIELDS.get(record.type, {}):
-            raise Invalid({"field": ["This record has no such confidential field."]})
-        current = policy.field_tier(record, field)
-    else:
-        current = policy.file_tier(obj) if isinstance(obj, File) else obj.tier
-    raised = policy.rank(tier) > policy.rank(current)
-    if not raised:
-        _check_lowering(obj, record, field, current, tier, may_lower)
-    if field is not None:
-        record.field_tiers = {**(record.field_tiers or {}), field: tier}
-    else:
-        obj.tier = tier
-    if raised and isinstance(obj, Record) and field is None:
-        record.peak_tier = policy.strictest(record.peak_tier, tier)
-    if raised and record.revision is not None:
-        # Publishing the revision the Party prepared before must not lower the tier again.
-        record.revision = _raised_in_revision(record, obj, field, tier)
-    # Text that leaves a tier must leave its index too; text that reaches one is simply added.
-    search.enqueue(record.id, purge=raised)
-    session.flush()
-    audit.log(
-        viewer,
-        "tier_change",
-        record=record,
-        file=obj if isinstance(obj, File) else None,
-        field=field,
-        old=current,
-        new=tier,
-        reason=reason,
-    )
-
-
-def _check_lowering(
-    obj: Record | File, record: Record, field: str | None, current: str, tier: str, may_lower: bool
-) -> None:
-    """Raise Invalid unless ``obj`` (or its ``field``) may go from ``current`` down to ``tier`` here."""
-    if not may_lower:
-        raise Invalid({"tier": ["A tier can only be raised here."]})
-    if tier == current:
-        raise Invalid({"tier": [_l("This is its tier already.")]})
-    if isinstance(obj, File) and obj.pending:
-        raise Invalid({"tier": [_l("A document of the Party's pending revision can only be made stricter.")]})
-    if (field is not None or isinstance(obj, File)) and policy.rank(tier) < policy.rank(record.tier):
-        raise Invalid(
-            {"tier": [_l("A part is never more open than its record: make the record more open first.")]}
-        )
-
-
-def _raised_in_revision(record: Record, obj: Record | File, field: str | None, tier: str) -> dict[str, Any]:
-    """``record``'s revision with the same part (file, field group, level) at least as strict as ``tier``."""
-    revision = copy.deepcopy(record.revision or {})
-    if isinstance(obj, File):
-        for shape in revision.get("files", []):
-            if shape.get("id") == obj.id:
-                shape["tier"] = policy.strictest(shape.get("tier"), tier)
-        return revision
-    confidentiality = revision.setdefault("confidentiality", {})
-    if field is None:
-        level = confidentiality.get("level") or policy.DEFAULT_RECORD_TIER.get(record.type, policy.PUBLIC)
-        confidentiality["level"] = policy.strictest(level, tier)
-    else:
-        fields = confidentiality.setdefault("fields", {})
-        fields[field] = policy.strictest(fields.get(field) or policy.DEFAULT_FIELD_TIER, tier)
-    return revision
 
 
 def versions(viewer: Viewer, record: Record) -> list[RecordVersion]:
@@ -641,129 +577,6 @@ def _require(viewer: Viewer, action: str, record: Record) -> None:
         raise NotFound(record.id)
     if not policy.can(viewer, action, record):
         raise Forbidden(action)
-
-
-# Tier changes -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TierChange:
-    """A part of a record whose stated tier changes: the record itself, a sensitive field group or a file."""
-
-    kind: str  # record, field or file
-    key: str  # "" for the record, the field group's name or the file's id
-    name: str  # what to call it: "" for the record, the group's name, or the file's title or name
-    old: str
-    new: str
-
-    @property
-    def lowered(self) -> bool:
-        """Whether the part becomes more open."""
-        return policy.rank(self.new) < policy.rank(self.old)
-
-    @property
-    def raised(self) -> bool:
-        """Whether the part becomes stricter."""
-        return policy.rank(self.new) > policy.rank(self.old)
-
-
-@dataclass(frozen=True)
-class _Tiers:
-    """The tiers a record states, as stored: its own, each sensitive field group's, each file's."""
-
-    record: str
-    fields: dict[str, str]
-    files: dict[str, tuple[str, str]]  # file id -> (tier, name)
-
-
-def _file_name(file: File) -> str:
-    return file.title or file.original_name
-
-
-def _tiers_of(record: Record, confidentiality: dict[str, Any], files: list[tuple[Any, str]]) -> _Tiers:
-    """The tiers that a confidentiality block (loaded or dumped) and ``files`` (id, tier) state."""
-    names = {f.id: _file_name(f) for f in record.files}
-    return _Tiers(
-        confidentiality.get("level") or policy.DEFAULT_RECORD_TIER.get(record.type, policy.PUBLIC),
-        _every_field_tier(record.type, confidentiality.get("field_tiers", confidentiality.get("fields"))),
-        {file_id: (tier, names.get(file_id, "")) for file_id, tier in files if file_id},
-    )
-
-
-def _stated_tiers(record: Record) -> _Tiers:
-    """The tiers ``record`` states now (files not yet flushed have no id and are left out)."""
-    return _tiers_of(
-        record,
-        {"level": record.tier, "field_tiers": record.field_tiers},
-        [(f.id, f.tier) for f in record.files],
-    )
-
-
-def _tier_changes(before: _Tiers, after: _Tiers) -> list[TierChange]:
-    """What changes from ``before`` to ``after``: the record, then field groups, then files in both."""
-    changes = []
-    if before.record != after.record:
-        changes.append(TierChange("record", "", "", before.record, after.record))
-    for group, old in before.fields.items():
-        if after.fields.get(group, old) != old:
-            changes.append(TierChange("field", group, group, old, after.fields[group]))
-    for file_id, (old, name) in before.files.items():
-        new = after.files.get(file_id, (old, name))[0]
-        if new != old:
-            changes.append(TierChange("file", file_id, name, old, new))
-    return changes
-
-
-def revision_changes(record: Record) -> list[TierChange]:
-    """The tier changes that publishing ``record``'s pending revision would make (none without one).
-
-    Files that the revision drops, or that the Secretariat has removed since, are not changes.
-    """
-    if record.revision is None:
-        return []
-    stated = [(s.get("id"), s.get("tier") or policy.PUBLIC) for s in record.revision.get("files", [])]
-    after = _tiers_of(record, record.revision.get("confidentiality") or {}, stated)
-    return _tier_changes(_stated_tiers(record), after)
-
-
-def _refuse_lowering(changes: list[TierChange]) -> None:
-    """Raise Invalid, by form field, naming each part that ``changes`` would make more open."""
-    errors: dict[str, Any] = {}
-    for change in (c for c in changes if c.lowered):
-        # Lazy labels: the message is put into words where it is shown, in the viewer's language.
-        if change.kind == "record":
-            part: Any = _l("This record")
-        else:
-            part = LABELS["field"].get(change.key, change.key) if change.kind == "field" else change.name
-        message = _l(
-            "%(part)s would become more open (%(old)s → %(new)s). The Secretariat does that on the review"
-            " page, with a reason.",
-            part=part,
-            old=LABELS["tier"].get(change.old, change.old),
-            new=LABELS["tier"].get(change.new, change.new),
-        )
-        if change.kind == "file":
-            errors.setdefault("files", []).append(message)
-        else:
-            key = "level" if change.kind == "record" else "fields"
-            errors.setdefault("confidentiality", {}).setdefault(key, []).append(message)
-    if errors:
-        raise Invalid(errors)
-
-
-def _log_tier_changes(viewer: Viewer, record: Record, changes: list[TierChange], reason: str) -> None:
-    files = {f.id: f for f in record.files}
-    for change in changes:
-        audit.log(
-            viewer,
-            "tier_change",
-            record=record,
-            file=files.get(change.key) if change.kind == "file" else None,
-            field=change.key if change.kind == "field" else None,
-            old=change.old,
-            new=change.new,
-            reason=reason,
-        )
 
 
 def _latest_version_number(record: Record) -> int:

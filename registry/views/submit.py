@@ -7,10 +7,11 @@ every value and accepted upload kept when something is wrong.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import login_required
 from marshmallow import ValidationError
@@ -28,8 +29,8 @@ from ..auth import current_viewer
 from ..db import rollback, session
 from ..errors import Forbidden, Invalid, NotFound
 from ..messages import localize
-from ..models import MODEL_FOR_TYPE, Record, RescueCentre, Taxon, looks_like_id
-from ..services import audit, records, workflow
+from ..models import MODEL_FOR_TYPE, Record, RescueCentre, Taxon
+from ..services import audit, records, tiers, workflow
 from ..vocab import LANGUAGES, RECORD_TYPES, REGIONS, SCOPES
 from . import forms
 
@@ -51,14 +52,27 @@ def _files_dir() -> Path:
     return Path(current_app.config["FILES_DIR"])
 
 
+def _staging_owner() -> str:
+    """The key under which the signed-in user's uploads are staged and counted against their quota."""
+    return uploads.owner_key(current_viewer().id)
+
+
+def _extraction_deadline() -> float:
+    """When the text extraction of this request's uploads must stop: they all share one budget.
+
+    Extraction runs here, in the view, before the request writes anything, so a file that keeps the
+    parsers busy never holds a database write lock; the budget keeps it from holding the request long.
+    """
+    if "upload_deadline" not in g:
+        seconds = current_app.config.get("UPLOAD_EXTRACT_SECONDS", uploads.EXTRACT_SECONDS)
+        g.upload_deadline = time.monotonic() + seconds
+    return g.upload_deadline
+
+
 def _record(viewer, record_id: str) -> Record:  # type: ignore[no-untyped-def]
-    """A record this viewer keeps (its own Party's, or any for the Secretariat); others are not found here."""
-    if not looks_like_id(record_id, "r"):
-        raise NotFound(record_id)
-    record = records.get_record(viewer, record_id)
-    if not policy.can(viewer, "see_history", record):
-        raise NotFound(record_id)
-    return record
+    """A record this viewer keeps (its own Party's, or any for the Secretariat); others are not found
+    here, at the cost of a record that does not exist (another Party's record is never loaded)."""
+    return records.get_record(viewer, record_id, "see_history")
 
 
 @bp.route("/")
@@ -123,7 +137,8 @@ def _kept_files(
     """The files the form lists (attached ones and uploads already accepted), for display and saving.
 
     Returns the rows to show, the entries to save and the messages: each file row kept is checked by
-    the same schema as an import's files, and a file listed twice is kept once.
+    the same schema as an import's files, and a file listed twice is kept once. An accepted upload comes
+    back with the text found when it was accepted.
     """
     secret = current_app.config["SECRET_KEY"]
     attached = {f.id: f for f in record.files} if record is not None else {}
@@ -140,7 +155,7 @@ def _kept_files(
         if ref in attached:
             row["name"], row["size"] = attached[ref].original_name, attached[ref].size
         else:
-            staged = uploads.unsign(ref, secret, files_dir=_files_dir())
+            staged = uploads.unsign(ref, secret, files_dir=_files_dir(), owner=_staging_owner())
             if staged is None:
                 # Expired, forged, or its file removed since: say so, and ask for the file again.
                 if not row["remove"]:
@@ -151,6 +166,12 @@ def _kept_files(
         rows.append(row)
         if row["remove"]:
             continue
+        if staged is not None and staged.extracted is None:
+            # Its text was not kept (a token from another session, or from before texts were kept):
+            # extracted now, still before any write and within this request's budget.
+            staged = uploads.with_text(
+                staged, _files_dir(), owner=_staging_owner(), deadline=_extraction_deadline()
+            )
         clean = _checked(row, len(rows) - 1, errors)
         if clean is not None:
             entries.append(
@@ -162,7 +183,8 @@ def _kept_files(
 def _accept_uploads(
     values: MultiDict, rows: list[dict[str, Any]], entries: list[workflow.FileEntry]
 ) -> dict[str, list[str]]:
-    """Store each new upload that passes the checks; refused ones are named with the reason.
+    """Store each new upload that passes the checks and extract its text; refused ones are named with
+    the reason (the user's quota of staged uploads full among them).
 
     An upload whose title or language is wrong is stored all the same and listed with the message,
     so the file is not asked for again.
@@ -174,7 +196,15 @@ def _accept_uploads(
         if upload is None or not upload.filename:
             continue
         try:
-            staged = uploads.accept(upload, _files_dir(), current_app.config["MAX_FILE_SIZE"])
+            staged = uploads.accept(
+                upload,
+                _files_dir(),
+                current_app.config["MAX_FILE_SIZE"],
+                owner=_staging_owner(),
+                session=session,
+                quota=current_app.config.get("MAX_STAGED_BYTES", uploads.MAX_STAGED_BYTES),
+                deadline=_extraction_deadline(),
+            )
         except storage.Refused as exc:
             errors[f"upload.{slot}"] = [f"{uploads.clean_name(upload.filename)}: {uploads.reason(exc)}"]
             continue
@@ -239,6 +269,7 @@ def _render(  # type: ignore[no-untyped-def]
             widgets=forms.detail_widgets(record_type),
             justifications=forms.justification_choices(),
             tiers=forms.tier_choices(),
+            floors=tiers.secretariat_tiers(record) if record is not None else {},
             sensitive=list(policy.SENSITIVE_FIELDS.get(record_type, {})),
             centres=_rescue_centres(viewer) if record_type == "network" else [],
             taxon_matches=taxon_matches,
@@ -388,7 +419,9 @@ def withdraw(record_id: str):  # type: ignore[no-untyped-def]
 @bp.route("/<record_id>/history")
 @login_required
 def history(record_id: str):  # type: ignore[no-untyped-def]
-    """Every published version of a record and its audit trail (its Party and the Secretariat only)."""
+    """Every published version of a record, its audit trail and how often its non-public files were
+    downloaded, by role and Party (its Party and the Secretariat only; only the Secretariat's trail
+    names who downloaded them)."""
     viewer = current_viewer()
     record = _record(viewer, record_id)
     return render_template(
@@ -396,6 +429,7 @@ def history(record_id: str):  # type: ignore[no-untyped-def]
         record=record,
         versions=workflow.versions(viewer, record),
         trail=audit.trail(viewer, record_id=record.id, per_page=200),
+        downloads=audit.download_counts(viewer, record),
     )
 
 
