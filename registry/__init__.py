@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from .config import load_config
+from .config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,7 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the application: configuration, extensions, blueprints, commands."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
-    app.config.update(load_config(test_config))
+    try:
+        app.config.update(load_config(test_config))
+    except ConfigError as exc:
+        if test_config is not None:
+            raise
+        # Said in one sentence to whoever starts it (a command, gunicorn), not as a traceback.
+        raise SystemExit(f"Error: {exc}") from None
 
     from . import auth, cli, db, errors, i18n, mail, search, security, templating
     from .views import admin, public, submit

@@ -38,6 +38,8 @@ SIGN_IN_ADDRESS_MAX_WAIT = 60 * 60
 SIGN_IN_FORGET_AFTER = 60 * 60
 
 ENVIRONMENTS = ("production", "development", "testing")
+# The random key of a development home (``REGISTRY_ENV=development`` without ``SECRET_KEY``).
+DEV_SECRET_FILE = "dev-secret-key"
 # Settings that must be whole numbers of at least 1.
 _POSITIVE = (
     "SESSION_LIFETIME_HOURS",
@@ -60,15 +62,20 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     unknown or a number is out of range.
     """
     overrides = dict(overrides or {})
-    env = overrides.pop("REGISTRY_ENV", None) or os.environ.get("REGISTRY_ENV", "production")
+    home = Path(overrides.pop("REGISTRY_HOME", None) or os.environ.get("REGISTRY_HOME") or "instance")
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+
+    env = overrides.pop("REGISTRY_ENV", None) or os.environ.get("REGISTRY_ENV")
+    if env is None:
+        # A home that ``make run`` made keeps its development key: the commands a user then types in
+        # the same folder run in development too. With a SECRET_KEY given, it is production.
+        secret_given = overrides.get("SECRET_KEY") or os.environ.get("SECRET_KEY")
+        env = "development" if not secret_given and (home / DEV_SECRET_FILE).exists() else "production"
     if overrides.get("TESTING"):
         env = "testing"
     if env not in ENVIRONMENTS:
         raise ConfigError(f"REGISTRY_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
-
-    home = Path(overrides.pop("REGISTRY_HOME", None) or os.environ.get("REGISTRY_HOME") or "instance")
-    home = home.resolve()
-    home.mkdir(parents=True, exist_ok=True)
 
     config: dict[str, Any] = {
         "REGISTRY_ENV": env,
@@ -152,7 +159,7 @@ def _env_number(name: str, kind: type[int] | type[float], default: int | float) 
 
 def _development_secret(home: Path) -> str:
     """Return a random per-installation key kept in REGISTRY_HOME, so dev sessions survive restarts."""
-    path = home / "dev-secret-key"
+    path = home / DEV_SECRET_FILE
     if not path.exists():
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
