@@ -153,6 +153,14 @@ def test_canaries_are_never_found(searchable, role):
         for q in (marker[:-1] + "x", f"{marker[:6]}*", f"fee OR {marker}", "contract", "address"):
             page = client.get("/search", query_string={"q": q}).get_data(as_text=True)
             assert marker.lower() not in _without_echo(page).lower(), (role, q)
+    # No count and no facet of any kind feels them either, nor a suggestion offers them.
+    with searchable.test_request_context():
+        viewer = _user(email) if email else None
+        for marker in markers:
+            for q in (marker, f"{marker[:-1]}*", f"{marker[:-1]}x"):
+                _, results = _ids(searchable, q, viewer)
+                assert results.total == 0 and not any(results.facets.values()), (role, q)
+                assert marker.lower() not in (results.suggestion or "").lower(), (role, q)
 
 
 def _without_echo(page):
