@@ -29,6 +29,12 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 _counter = itertools.count()
 
 
+def on_backend(backend: str, *values: Any) -> Any:
+    """The parameters ``backend, *values`` of one case, marked ``postgres`` when it needs the cluster."""
+    marks = [pytest.mark.postgres] if backend == "postgres" else []
+    return pytest.param(backend, *values, id="-".join((backend, *map(str, values))), marks=marks)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """The URL of a throwaway PostgreSQL server for the whole session."""

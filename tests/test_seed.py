@@ -15,7 +15,7 @@ from registry.db import session
 from registry.models import File, Party, Record, Taxon
 from registry.vocab import RECORD_TYPES, REGIONS
 
-from .conftest import login
+from .conftest import BACKENDS, dispose, fresh_database, login, make_app
 
 ACCOUNT = re.compile(r"^\s+(\S+@demo\.example)\s+(\S+)\s+(\w+)", re.MULTILINE)
 
@@ -40,11 +40,25 @@ def test_taxa_checklist():
         assert classes[group] >= 10
 
 
-@pytest.fixture
-def seeded(app, runner):
-    result = runner.invoke(args=["seed"])
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo(request, templates, tmp_path_factory):
+    """One seeded registry per backend for the module (seeding costs seconds); the last test re-seeds."""
+    folder = tmp_path_factory.mktemp("seed")
+    application = make_app(fresh_database(request, request.param, templates, folder), folder / "home")
+    result = application.test_cli_runner().invoke(args=["seed"])
     assert result.exit_code == 0, result.output
-    return result.output
+    yield application, result.output
+    dispose(application)
+
+
+@pytest.fixture
+def app(demo):
+    return demo[0]
+
+
+@pytest.fixture
+def seeded(demo):
+    return demo[1]
 
 
 def test_demo_set_covers_the_registry(app, seeded):

@@ -21,7 +21,7 @@ from registry.views.forms import detail_widgets
 from schemas.common import FILE_LANGUAGES
 from seed.documents import write_pdf
 
-from .conftest import csrf_token, login, logout
+from .conftest import csrf_token, login, logout, on_backend
 from .factories import PASSWORD, make_record, make_user
 from .test_uploads import png_bytes
 
@@ -413,11 +413,25 @@ def walk_strings(value: Any, where: str = ""):  # type: ignore[no-untyped-def]
             yield from walk_strings(inner, f"{where}[{index}]")
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE))
+# What the database itself may take differently (a NUL, a length, a number, a normal form) runs on
+# both backends; the rest is refused or cleaned by the app before any query, so SQLite proves it.
+REACHES_THE_DATABASE = {"long", "huge", "nul", "nfd"}
+HOSTILE_CASES = [
+    on_backend(backend, name)
+    for name in sorted(HOSTILE)
+    for backend in (("sqlite", "postgres") if name in REACHES_THE_DATABASE else ("sqlite",))
+]
+
+
+@pytest.mark.parametrize(("backend", "name"), HOSTILE_CASES)
 def test_hostile_input_in_every_field_is_refused_or_saved_safely(app, party, name):
     value = HOSTILE[name]
     submitted = 0
-    for record_type in REQUIRED_DETAILS:
+    # The fields every type shares are the same code on every form: each value tries them on one
+    # type, a different one for each value, and every type's own fields on that type.
+    types = list(REQUIRED_DETAILS)
+    shared_by = types[sorted(HOSTILE).index(name) % len(types)]
+    for record_type in types:
         path = f"/submit/new/{record_type}"
         token = csrf_token(party, path)
         # The taxon picker without JavaScript: a clear message by the field, or a list of matches.
@@ -427,6 +441,8 @@ def test_hostile_input_in_every_field_is_refused_or_saved_safely(app, party, nam
         if response.status_code == 422:
             assert errors_beside(response.get_data(as_text=True), "taxon_query"), name
         for field in fields_of(record_type):
+            if record_type != shared_by and field in (*COMMON_FIELDS, *FILE_FIELDS):
+                continue
             form = hostile_form(app, token, record_type, field, value)
             response = party.post(path, data=form, content_type="multipart/form-data")
             assert response.status_code in (302, 422), (record_type, field, response.status_code)
