@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# gunicorn workers of `make run`: one per core of a small machine.
+WORKERS ?= 2
 export REGISTRY_HOME ?= $(CURDIR)/instance
 FLASK := $(BIN)/flask --app registry
 
@@ -26,7 +28,8 @@ run: install
 	FLASK_DEBUG=0 REGISTRY_ENV=development $(FLASK) init-db
 	REGISTRY_ENV=development $(FLASK) seed
 	REGISTRY_ENV=development $(FLASK) reindex
-	REGISTRY_ENV=development $(FLASK) serve --host 127.0.0.1 --port $(PORT)
+	REGISTRY_ENV=development $(BIN)/gunicorn --config python:registry.gunicorn_conf \
+		--bind 127.0.0.1:$(PORT) --workers $(WORKERS) 'registry:create_app()'
 
 # The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto

@@ -23,8 +23,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Said in one sentence to whoever starts it (a command, gunicorn), not as a traceback.
         raise SystemExit(f"Error: {exc}") from None
 
-    from . import auth, cli, db, errors, i18n, mail, search, security, templating
-    from .views import admin, public, submit
+    from . import auth, cli, db, errors, i18n, mail, ratelimit, search, security, templating
+    from .views import access, access_admin, account, admin, public, submit, users_admin
 
     db.init_app(app)
     search.init_app(app)
@@ -38,5 +38,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(submit.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(users_admin.bp)
+    app.register_blueprint(access.bp)
+    app.register_blueprint(access_admin.bp)
+    ratelimit.init_app(app)  # after every blueprint: it limits their endpoints by name
     cli.init_app(app)
     return app

@@ -18,13 +18,14 @@ from flask_login import LoginManager, current_user, login_required, login_user, 
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from . import db
 from .models import User
 from .policy import Viewer
 from .services import accounts, audit, throttle
+from .services import totp as second_factor
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -33,6 +34,18 @@ login_manager = LoginManager()
 # and the browser's own, and sent only to the sign-in form.
 DEVICE_COOKIE = "sign_in_device"
 DEVICE_DAYS = 180
+# The session key of a sign-in whose password was right and whose code is awaited, and how long
+# the code may take.
+PENDING = "pending_sign_in"
+PENDING_SECONDS = 5 * 60
+
+
+class CodeForm(FlaskForm):
+    """The six-digit code of an authenticator app, with the CSRF token."""
+
+    code = StringField(
+        lazy_gettext("Code from your authenticator app"), validators=[DataRequired(), Length(max=20)]
+    )
 
 
 class LoginForm(FlaskForm):
@@ -76,21 +89,92 @@ def login():  # type: ignore[no-untyped-def]
     counts = throttle.take(_sign_in_keys(account))
     db.commit()
     user = accounts.authenticate(email, form.password.data or "") if form.validate() else None
-    if user is not None:
-        throttle.succeeded(counts)
-        failed_before = counts[0].failures - 1
+    if user is not None and user.totp_secret:
+        # The password was right; the sign-in is not done until the code is. The attempt stays
+        # counted (a right password must not reset the count that guards the codes) and is given
+        # back once the code is right. The session only names the account, bound to its nonce.
         session.clear()
-        login_user(user)
-        session["signed_in_at"] = int(time.time())
-        audit.log(user, "login", **({"failed_attempts": failed_before} if failed_before else {}))
-        response = redirect(next_url or url_for("public.home"))
-        _trust_browser(response, account)
-        return response
+        session[PENDING] = {
+            "user": user.get_id(),
+            "at": int(time.time()),
+            "next": next_url,
+            "failed_before": counts[0].failures - 1,
+        }
+        return redirect(url_for("auth.totp"))
+    if user is not None:
+        return _finish_sign_in(user, account, [counts], next_url, counts[0].failures - 1)
     if not form.errors:
         form.password.errors.append(gettext("The e-mail address or password is not correct."))
     audit.log_failed_sign_in(email, counts)
     db.commit()
     return render_template("auth/login.html", form=form, next_url=next_url), 400
+
+
+def _finish_sign_in(
+    user: User,
+    account: throttle.Key,
+    counts: list[list[throttle.Count]],
+    next_url: str | None,
+    failed_before: int,
+) -> Response:
+    """Sign ``user`` in (a new session), give back the attempts ``counts`` and trust this browser."""
+    for attempt in counts:
+        throttle.succeeded(attempt)
+    session.clear()
+    login_user(user)
+    session["signed_in_at"] = int(time.time())
+    audit.log(user, "login", **({"failed_attempts": failed_before} if failed_before > 0 else {}))
+    response = redirect(next_url or url_for("public.home"))
+    _trust_browser(response, account)
+    return response
+
+
+def _pending_user() -> User | None:
+    """The account whose password was given in this session, waiting for its code, or None.
+
+    None too once ``PENDING_SECONDS`` have passed, or once the account's nonce has rotated (its
+    password changed, it was deactivated or signed out everywhere) or it expired.
+    """
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict) or not isinstance(pending.get("at"), int):
+        return None
+    if not 0 <= time.time() - pending["at"] < PENDING_SECONDS:
+        return None
+    user = accounts.load_session_user(str(pending.get("user", "")))
+    return user if user is not None and user.totp_secret else None
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def totp():  # type: ignore[no-untyped-def]
+    """The second step of signing in to an account with a second factor: its current code.
+
+    Each attempt is counted by the throttle on the same keys as a password (the account, the
+    address, or the trusted browser), so the million codes cannot be tried: after a few failures
+    each further attempt waits. A code is refused if it, or a later one, was already used.
+    """
+    user = _pending_user()
+    if user is None:
+        session.pop(PENDING, None)
+        flash(gettext("Please sign in again."))
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    if not form.is_submitted():
+        return render_template("auth/totp.html", form=form)
+    account = throttle.account_key(user.email, _limit("ACCOUNT"))
+    counts = throttle.take(_sign_in_keys(account))
+    db.commit()
+    if form.validate() and second_factor.verify(user, form.code.data or ""):
+        pending = session[PENDING]
+        # Both attempts are given back: the password's and this code's.
+        address_only = [count for count in counts if count.key.scope == "address"]
+        next_url = safe_next(pending.get("next"))
+        failed_before = pending.get("failed_before", 0)
+        return _finish_sign_in(user, account, [counts, address_only], next_url, failed_before)
+    if not form.errors:
+        form.code.errors.append(second_factor.WRONG_CODE)
+    audit.log_failed_sign_in(user.email, counts)
+    db.commit()
+    return render_template("auth/totp.html", form=form), 400
 
 
 def _limit(kind: str) -> throttle.Limit:
@@ -107,7 +191,7 @@ def _sign_in_keys(account: throttle.Key) -> list[throttle.Key]:
     A browser that signed in to this account before is counted on its own; any other attempt on
     the account's counter and on the client address's.
     """
-    browser = _trusted_browser(account)
+    browser = trusted_browser(account)
     if browser is not None:
         return [throttle.device_key(browser, account.limit)]
     return [account, throttle.address_key(request.remote_addr or "", _limit("ADDRESS"))]
@@ -118,7 +202,7 @@ def _device_signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="sign-in-device")  # type: ignore[arg-type]
 
 
-def _trusted_browser(account: throttle.Key) -> str | None:
+def trusted_browser(account: throttle.Key) -> str | None:
     """The browser's device token if its cookie says it signed in to ``account`` before, else None."""
     cookie = request.cookies.get(DEVICE_COOKIE)
     if not cookie:
@@ -132,7 +216,7 @@ def _trusted_browser(account: throttle.Key) -> str | None:
 
 def _trust_browser(response: Response, account: throttle.Key) -> None:
     """Give the browser that just signed in to ``account`` its device cookie (keeping its token, if any)."""
-    token = _trusted_browser(account) or secrets.token_urlsafe(16)
+    token = trusted_browser(account) or secrets.token_urlsafe(16)
     response.set_cookie(
         DEVICE_COOKIE,
         _device_signer().dumps([account.name, token]),

@@ -16,11 +16,12 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from . import mail, migrate, policy, search, uploads
+from . import backup, mail, migrate, policy, search, uploads
 from .db import commit, rollback, session
 from .errors import Forbidden, Invalid
 from .models import Record, User
 from .services import accounts, calls, exports, imports
+from .views import access_cli
 from .vocab import ROLES, TIERS
 
 users = AppGroup("users", help="Manage user accounts.")
@@ -251,21 +252,6 @@ def sweep_files_command(older_than_hours: float) -> None:
     click.echo(f"Removed {len(removed)} unreferenced file(s).")
 
 
-@click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port.")
-@with_appcontext
-def serve_command(host: str, port: int) -> None:
-    """Serve the registry with Werkzeug's threaded server, for ``make run``: like ``flask run``, but
-    its ``Server`` header names no Werkzeug or Python version (production runs under gunicorn)."""
-    from werkzeug.serving import run_simple
-
-    from .security import QuietRequestHandler
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    run_simple(host, port, app, threaded=True, request_handler=QuietRequestHandler)
-
-
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (
@@ -277,7 +263,9 @@ def init_app(app: Flask) -> None:
         index_status_command,
         mail_resend_command,
         sweep_files_command,
-        serve_command,
+        backup.backup_command,
+        backup.restore_command,
     ):
         app.cli.add_command(command)
     app.cli.add_command(users)
+    app.cli.add_command(access_cli.group)

@@ -10,6 +10,12 @@ as ``.eml`` files into ``MAIL_OUTBOX`` (default ``REGISTRY_HOME/outbox``).
 numbers set how many failed sign-ins an account or a client address may make before it waits, and
 for how long at most (``registry.services.throttle``). ``TRUSTED_PROXIES`` is the number of reverse
 proxies in front of the registry whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed.
+``ACCESS_REQUEST_RETENTION_DAYS`` is how long an access request keeps its personal data.
+The ``RATE_LIMIT_*`` settings are the rate limits (``registry.ratelimit``), each one or more limits
+such as ``120/minute`` or ``10/minute;60/hour``, counted per client address (and a sign-in also per
+account): ``RATE_LIMIT_LOGIN``, ``RATE_LIMIT_LOGIN_ACCOUNT``, ``RATE_LIMIT_RESET``,
+``RATE_LIMIT_ACCESS_REQUEST``, ``RATE_LIMIT_UPLOAD``, ``RATE_LIMIT_SEARCH``, ``RATE_LIMIT_BROWSE``,
+``RATE_LIMIT_EXPORT``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+import limits
 
 # Memory (MB) each tier writer of a full rebuild may fill with postings before spilling to disk.
 REINDEX_MEMORY_MB = 2048
@@ -36,6 +44,37 @@ SIGN_IN_ADDRESS_MAX_WAIT = 60 * 60
 # one. As long as the longest wait, so that an account does not start afresh while its attacker's
 # address waits.
 SIGN_IN_FORGET_AFTER = 60 * 60
+# Days an access request is kept with its personal data before it is anonymised (its status stays,
+# for statistics): ``flask --app registry access-requests anonymise``.
+ACCESS_REQUEST_RETENTION_DAYS = 365
+
+# Rate limits (``registry.ratelimit``), per client address unless said: how many requests of each
+# kind are answered in a window before the client is answered 429 until the window ends.
+# Sign-in attempts whatever their outcome (a browser that signed in to the account before is not
+# counted per address), and per account (or that browser, counted on its own).
+RATE_LIMIT_LOGIN = "30/minute;300/hour"
+RATE_LIMIT_LOGIN_ACCOUNT = "10/minute;60/hour"
+# Password-reset and access requests (each sends an e-mail).
+RATE_LIMIT_RESET = "10/hour"
+RATE_LIMIT_ACCESS_REQUEST = "10/hour"
+# Submission form posts that carry files (up to three each).
+RATE_LIMIT_UPLOAD = "60/hour"
+# Searches and browse pages (each runs a query and counts facets).
+RATE_LIMIT_SEARCH = "120/minute"
+RATE_LIMIT_BROWSE = "120/minute"
+# Exports (issue 15).
+RATE_LIMIT_EXPORT = "30/hour"
+# Each setting's default, by name.
+RATE_LIMIT_SETTINGS = {
+    "RATE_LIMIT_LOGIN": RATE_LIMIT_LOGIN,
+    "RATE_LIMIT_LOGIN_ACCOUNT": RATE_LIMIT_LOGIN_ACCOUNT,
+    "RATE_LIMIT_RESET": RATE_LIMIT_RESET,
+    "RATE_LIMIT_ACCESS_REQUEST": RATE_LIMIT_ACCESS_REQUEST,
+    "RATE_LIMIT_UPLOAD": RATE_LIMIT_UPLOAD,
+    "RATE_LIMIT_SEARCH": RATE_LIMIT_SEARCH,
+    "RATE_LIMIT_BROWSE": RATE_LIMIT_BROWSE,
+    "RATE_LIMIT_EXPORT": RATE_LIMIT_EXPORT,
+}
 
 ENVIRONMENTS = ("production", "development", "testing")
 # The random key of a development home (``REGISTRY_ENV=development`` without ``SECRET_KEY``).
@@ -48,6 +87,9 @@ _POSITIVE = (
     "SIGN_IN_ADDRESS_FAILURES",
     "SIGN_IN_ADDRESS_MAX_WAIT",
     "SIGN_IN_FORGET_AFTER",
+    "ACCESS_REQUEST_RETENTION_DAYS",
+    "RESET_TOKEN_HOURS",
+    "INVITE_TOKEN_HOURS",
 )
 
 
@@ -105,6 +147,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SIGN_IN_ADDRESS_MAX_WAIT": _env_number("SIGN_IN_ADDRESS_MAX_WAIT", int, SIGN_IN_ADDRESS_MAX_WAIT),
         "SIGN_IN_FORGET_AFTER": SIGN_IN_FORGET_AFTER,
         "TRUSTED_PROXIES": _env_number("TRUSTED_PROXIES", int, 0),
+        # Hours a password-reset link and an invitation link (set a first password) keep working.
+        "RESET_TOKEN_HOURS": _env_number("RESET_TOKEN_HOURS", int, 1),
+        "INVITE_TOKEN_HOURS": _env_number("INVITE_TOKEN_HOURS", int, 72),
+        "ACCESS_REQUEST_RETENTION_DAYS": _env_number(
+            "ACCESS_REQUEST_RETENTION_DAYS", int, ACCESS_REQUEST_RETENTION_DAYS
+        ),
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ("en", "fr", "es"),
@@ -121,7 +169,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAIL_TIMEOUT": _env_number("MAIL_TIMEOUT", float, 10.0),
         "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(home / "outbox"),
     }
+    config.update({name: os.environ.get(name) or default for name, default in RATE_LIMIT_SETTINGS.items()})
     config.update(overrides)
+    for name in RATE_LIMIT_SETTINGS:
+        _check_rate_limit(name, config[name])
     for name in _POSITIVE:
         if config[name] < 1:
             raise ConfigError(f"{name} must be at least 1, not {config[name]}")
@@ -139,6 +190,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             )
         config["SECRET_KEY"] = _development_secret(home)
     return config
+
+
+def _check_rate_limit(name: str, value: object) -> None:
+    """Raise ConfigError unless ``value`` is one or more limits such as ``10/minute;60/hour``."""
+    try:
+        if not isinstance(value, str) or not limits.parse_many(value):
+            raise ValueError(value)
+    except ValueError:
+        example = "'120/minute' or '10/minute;60/hour'"
+        raise ConfigError(f"{name} must be limits such as {example}, not {value!r}") from None
 
 
 def _env_flag(name: str) -> bool:

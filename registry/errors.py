@@ -11,10 +11,11 @@ from typing import Any
 from babel.units import format_unit
 from flask import Flask, jsonify, render_template, request
 from flask_babel import get_locale, gettext
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from .db import rollback
+from .db import commit, rollback
 
 
 class DomainError(Exception):
@@ -66,15 +67,62 @@ def _wait_text(seconds: int) -> str:
     return format_unit(-(-seconds // 60), "duration-minute", length="long", locale=locale)
 
 
+def _log_refusal(app: Flask, kind: str) -> None:
+    """Write a failed authorisation to the audit trail, in aggregate, in a transaction of its own.
+
+    The refused request's own work is rolled back first: it must never commit with the entry. Only
+    refusals that say nothing about whether a record exists are logged (an action refused on a record
+    the viewer sees, a CSRF failure, the desk to anyone but the Secretariat); a hidden record is not
+    found exactly like a missing one, with nothing written for either.
+    """
+    # Imported here: the services import this module for its errors.
+    from .auth import current_viewer
+    from .ratelimit import client_address, count_refusal
+    from .services import audit
+
+    try:
+        rollback()
+        viewer = current_viewer()
+        who = f"user:{viewer.id}" if viewer is not None else client_address()
+        audit.log_refusal(
+            viewer,
+            kind,
+            count_refusal(kind, who),
+            method=request.method,
+            path=request.path[:200],
+            endpoint=request.endpoint or "",
+        )
+        commit()
+    except Exception:  # the refusal must still be answered, and without a traceback
+        app.logger.exception("Logging a refusal failed")
+        rollback()
+
+
+def _refused_the_desk() -> bool:
+    """Whether this request is for a page of the desk that the viewer may not use."""
+    from . import policy
+    from .auth import current_viewer
+
+    return (
+        request.url_rule is not None
+        and request.path.startswith("/admin")
+        and not policy.can(current_viewer(), "review_desk")
+    )
+
+
 def init_app(app: Flask) -> None:
     """Register the error pages: 404 for missing and hidden alike, never a traceback."""
 
     @app.errorhandler(NotFound)
     def _not_found(_exc: NotFound):  # type: ignore[no-untyped-def]
+        if _refused_the_desk():
+            # The desk refuses before it looks anything up, so this says nothing about a record.
+            _log_refusal(app, "desk")
         return _render(404, gettext("This page does not exist, or you may not see it."))
 
     @app.errorhandler(Forbidden)
     def _forbidden(_exc: Forbidden):  # type: ignore[no-untyped-def]
+        _log_refusal(app, "forbidden")
         return _render(403, gettext("You may not do this."))
 
     @app.errorhandler(Invalid)
@@ -90,8 +138,21 @@ def init_app(app: Flask) -> None:
         )
         return body, status, {"Retry-After": str(exc.retry_after)}
 
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(_exc: RateLimitExceeded):  # type: ignore[no-untyped-def]
+        from .ratelimit import retry_after
+
+        wait = retry_after()
+        body, status = _render(
+            429,
+            gettext("You have sent too many requests in a short time."),
+            hint=gettext("Please try again in %(wait)s.", wait=_wait_text(wait)),
+        )
+        return body, status, {"Retry-After": str(wait)}
+
     @app.errorhandler(CSRFError)
     def _csrf(_exc: CSRFError):  # type: ignore[no-untyped-def]
+        _log_refusal(app, "csrf")
         return _render(400, gettext("The form has expired or was not sent from this site. Please try again."))
 
     @app.errorhandler(HTTPException)

@@ -145,6 +145,8 @@ LABELS = {
         "download": _l("Downloaded a non-public file"),
         "call_created": _l("Call for information created"),
         "reminder_sent": _l("Reminders sent"),
+        "access_request_accepted": _l("Access request accepted"),
+        "access_request_declined": _l("Access request declined"),
     },
     "justification": {
         "law_enforcement": _l("Law-enforcement sensitivity"),
@@ -153,6 +155,22 @@ LABELS = {
         "commercial_terms": _l("Commercial terms"),
         "not_adopted": _l("Not yet adopted"),
         "other": _l("Other"),
+    },
+    "organisation_type": {
+        "customs": _l("Customs"),
+        "police": _l("Police"),
+        "other_enforcement": _l("Other enforcement agency"),
+        "management_authority": _l("CITES Management Authority"),
+        "scientific_authority": _l("CITES Scientific Authority"),
+        "igo": _l("Intergovernmental organisation"),
+        "ngo": _l("Non-governmental organisation"),
+        "research": _l("Research institution"),
+    },
+    "access_request_status": {
+        "unverified": _l("E-mail not yet confirmed"),
+        "pending": _l("Waiting for a decision"),
+        "accepted": _l("Accepted"),
+        "declined": _l("Declined"),
     },
     "field": {
         "lead_agency": _l("Lead agency"),

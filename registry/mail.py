@@ -14,6 +14,7 @@ import re
 import secrets
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -24,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, url_for
 
 from .config import ConfigError
 from .db import after_commit
@@ -81,6 +82,17 @@ class _Settings:
         return settings
 
 
+def link(endpoint: str, **values: object) -> str:
+    """An absolute link for an e-mail, built on ``PUBLIC_URL``, never on a request's ``Host``.
+
+    There may be no request (a command); and were it built on the request's host, anyone asking for
+    a message to be sent to someone else (a password reset) with a ``Host`` of their own would get
+    the link, and its one-time token, pointing at their site.
+    """
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        return url_for(endpoint, _external=True, **values)
+
+
 def init_app(app: Flask) -> None:
     """Check the mail settings of ``app``.
 
@@ -98,11 +110,13 @@ def one_line(text: str) -> str:
     return _LINE_BREAK.sub(" ", text)
 
 
-def send(to: str, subject: str, body: str) -> None:
+def send(to: str, subject: str, body: str, in_background: bool = False) -> None:
     """Send a plain-text UTF-8 message to one address once the current transaction commits.
 
     Nothing is sent if the transaction rolls back. Delivery problems are logged and the
-    message is kept in ``MAIL_OUTBOX/failed/``; they never reach the caller.
+    message is kept in ``MAIL_OUTBOX/failed/``; they never reach the caller. With
+    ``in_background``, an SMTP delivery runs in a thread of its own, so the response does not wait
+    for the server (a password reset must answer as fast whether or not the address has an account).
     Raises ValueError when ``to`` is not one bare address or either ``to`` or ``subject``
     holds a line break (header injection).
     """
@@ -120,7 +134,11 @@ def send(to: str, subject: str, body: str) -> None:
     message["Message-ID"] = make_msgid(domain=parseaddr(settings.sender)[1].rpartition("@")[2])
     # Quoted-printable keeps the message 7-bit clean for relays without 8BITMIME.
     message.set_content(body, charset="utf-8", cte="quoted-printable")
-    after_commit(partial(_deliver_or_keep, current_app._get_current_object(), settings, message))
+    deliver = partial(_deliver_or_keep, current_app._get_current_object(), settings, message)
+    if in_background and settings.server is not None:
+        after_commit(threading.Thread(target=deliver, name="mail").start)
+    else:
+        after_commit(deliver)
 
 
 def _deliver(settings: _Settings, message: EmailMessage) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from . import clock
 from .db import Base
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -112,6 +113,12 @@ class User(UserMixin, Base):
     # Rotated at logout: the login cookie carries it, so a copied cookie stops working.
     session_nonce: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_urlsafe(24))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    # Naive UTC; from then on the account is treated as anonymous (None: no end).
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Base32 TOTP secret (RFC 6238) once the second factor is enabled, and the last time step
+    # accepted, so that a code cannot be used twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     party: Mapped[Party | None] = relationship()
 
@@ -121,8 +128,13 @@ class User(UserMixin, Base):
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]
-        """Deactivated users cannot sign in and their sessions stop working."""
-        return self.active
+        """Deactivated or expired users cannot sign in and their sessions stop working."""
+        return self.active and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        """Whether the access the Secretariat granted has ended (``expires_at`` has passed)."""
+        return self.expires_at is not None and self.expires_at <= clock.utcnow()
 
     @property
     def display_name(self) -> str:
@@ -572,4 +584,95 @@ class SignInThrottle(Base):
     # The next attempt is refused until then (None: at once).
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # The run is over and forgotten from then on.
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class AccountToken(Base):
+    """A one-time link sent by e-mail: a password reset, or the invitation of an accepted user.
+
+    Only the sha256 of the token is stored, so a copy of the database opens no account.
+    """
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # "reset" or "invite".
+    purpose: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # Set once the link has been used (or replaced by a newer one): it never works again.
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class AccessRequest(Base):
+    """A request for an account, made on the public form (the fields of CITES' CENcomm form).
+
+    It reaches the Secretariat only once its e-mail address is confirmed by a link, of which only
+    the sha256 is stored. After the retention period it is anonymised: the personal fields are
+    blanked and the address replaced, while the status, country, organisation type and roles stay
+    for statistics (``services.access_requests``).
+    """
+
+    __tablename__ = "access_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # unverified -> pending -> accepted | declined (``vocab.ACCESS_REQUEST_STATUSES``).
+    status: Mapped[str] = mapped_column(String(20), default="unverified", index=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    country_iso: Mapped[str] = mapped_column(ForeignKey("parties.iso"))
+    family_name: Mapped[str] = mapped_column(String(100), default="")
+    given_name: Mapped[str] = mapped_column(String(100), default="")
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    function: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    organisation_type: Mapped[str] = mapped_column(String(30))
+    role_requested: Mapped[str] = mapped_column(String(20))
+    justification: Mapped[str] = mapped_column(Text, default="")
+    # When the requester consented to the processing of their personal data.
+    consent_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # The requester's language, for the e-mails they receive (en, fr or es).
+    language: Mapped[str] = mapped_column(String(2), default="en")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    # The confirmation link: the sha256 of its token until it is used, and when it stops working.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Why it was declined (sent to the requester), or a note on the acceptance.
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    granted_role: Mapped[str | None] = mapped_column(String(20))
+    granted_party_iso: Mapped[str | None] = mapped_column(ForeignKey("parties.iso"))
+    # The access granted ends at the start of this day (UTC): the account's ``expires_at``.
+    granted_until: Mapped[dt.date | None] = mapped_column(Date)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    anonymised_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    country: Mapped[Party] = relationship(foreign_keys=[country_iso])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    @property
+    def display_name(self) -> str:
+        """The requester's name as they gave it."""
+        return f"{self.given_name} {self.family_name}".strip()
+
+
+class RateLimitCounter(Base):
+    """Requests counted in one fixed window of one rate limit (``registry.ratelimit``).
+
+    In the database so that every gunicorn worker and every node counts the same requests, and a
+    restart forgets none. A row whose window is over is reused by its key's next request, or pruned.
+    """
+
+    __tablename__ = "rate_limit"
+
+    # Flask-Limiter's key: the client (an address, an account, a browser), the limit's scope and the
+    # limit itself; hashed when longer than the column.
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    # The window ends, and its count is forgotten, then.
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)

@@ -6,7 +6,6 @@ from flask import Flask, g, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.serving import WSGIRequestHandler
 
 csrf = CSRFProtect()
 
@@ -15,18 +14,18 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+# A download is never run as a page of the site, whatever it holds: no script, no plugin, no form,
+# a unique origin (a polyglot PDF/HTML opened in the browser can read nothing of the registry's).
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+# Powerful browser features no page of the registry uses.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+    "payment=(), usb=()"
+)
 # Production is served over HTTPS only: browsers are told to use nothing else for a year.
 HSTS = "max-age=31536000; includeSubDomains"
 # Whole areas that are someone's own, whoever asks: the Secretariat's desk and a Party's submissions.
 PERSONAL_AREAS = ("/admin", "/submit")
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """The development server's request handler, without its and Python's versions in ``Server``."""
-
-    def version_string(self) -> str:
-        """What the ``Server`` header says: the product, no version to look vulnerabilities up by."""
-        return "registry"
 
 
 def init_app(app: Flask) -> None:
@@ -41,10 +40,17 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        if response.headers.get("Content-Disposition", "").startswith("attachment"):
+            response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+        else:
+            response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
+        # No other site's window keeps a handle on ours, nor may another site embed what we serve.
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
         if app.config["STRICT_TRANSPORT_SECURITY"]:
             response.headers["Strict-Transport-Security"] = HSTS
         # A view that decides for itself (a download) keeps its own answer.

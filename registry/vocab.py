@@ -98,3 +98,18 @@ JUSTIFICATIONS = (
     "not_adopted",
     "other",
 )
+
+# Access requests (the CENcomm form): who asks, for which role, and where the request stands.
+ORGANISATION_TYPES = (
+    "customs",
+    "police",
+    "other_enforcement",
+    "management_authority",
+    "scientific_authority",
+    "igo",
+    "ngo",
+    "research",
+)
+# The Secretariat is never a role anyone asks for: its accounts are made on the command line.
+REQUESTABLE_ROLES = ("reader", "enforcement", "party")
+ACCESS_REQUEST_STATUSES = ("unverified", "pending", "accepted", "declined")

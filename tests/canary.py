@@ -7,9 +7,9 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from registry import search
+from registry import clock, search
 from registry.db import commit, session
-from registry.models import Record
+from registry.models import AccessRequest, Record
 from registry.policy import SYSTEM
 from registry.services import tiers, workflow
 
@@ -193,6 +193,28 @@ def load_canaries() -> dict[str, str]:
     )
     commit()
     probe = session.scalar(select(Record.id).where(Record.title == "Language leak probe"))
+    # An access request waiting for the Secretariat: its personal data are for the Secretariat only.
+    now = clock.utcnow()
+    session.add(
+        AccessRequest(
+            status="pending",
+            email="canary.requester@test.example",
+            country_iso="ZA",
+            family_name=f"{DRAFT}family",
+            given_name=f"{DRAFT}given",
+            organisation=f"{DRAFT}organisation",
+            function=f"{DRAFT}function",
+            phone="+27 12 000 0000",
+            organisation_type="customs",
+            role_requested="enforcement",
+            justification=f"{DRAFT}justification",
+            consent_at=now,
+            created_at=now,
+            verified_at=now,
+            decision_reason="",
+        )
+    )
+    commit()
     return {"probe": probe}
 
 

@@ -15,6 +15,9 @@ from registry.models import Record, User
 from registry.services import accounts, imports
 
 PASSWORD = "correct horse battery staple"
+# The second factor every test Secretariat account has (the Secretariat must have one): ``login``
+# in conftest and ``sign_in`` in tests/browser.py answer its code step with it.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 _DEFAULT_DETAILS = {
     "action_plan": {"lead_agency": "Wildlife Authority"},
@@ -68,8 +71,10 @@ def make_record(**overrides: Any) -> Record:
 
 
 def make_user(role: str, party: str | None = None, email: str | None = None, **profile: str) -> User:
-    """Create an active user with the password ``PASSWORD``."""
+    """Create an active user with the password ``PASSWORD`` (a Secretariat user with ``TOTP_SECRET``)."""
     email = email or f"{role}-{party or 'x'}@test.example".lower()
     user = accounts.create_user(policy.SYSTEM, email, role, PASSWORD, party, **profile)
+    if role == "secretariat":
+        user.totp_secret = TOTP_SECRET
     commit()
     return user

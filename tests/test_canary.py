@@ -136,6 +136,8 @@ def _route_urls(app, planted):
         "filename": ["style.css"],
         "record_type": ["protocol", "agreement", "nonsense"],
         "call_id": ["1", "999"],
+        "token": ["not-a-token"],
+        "request_id": ["1", "999"],
     }
     urls = []
     for rule in app.url_map.iter_rules():

@@ -16,6 +16,12 @@ from .factories import PASSWORD, make_record, make_user
 
 # Pages that show nothing from the records: no policy needed.
 PUBLIC_ALLOWLIST = {"static", "auth.login", "auth.logout", "public.about"}
+# Asking for access: nothing from the records, and no account needed.
+PUBLIC_ALLOWLIST |= {"access.request", "access.sent", "access.verify"}
+# One's own account, the second factor and one-time password links: nothing from the records.
+PUBLIC_ALLOWLIST |= {"auth.totp", "account.reset_request", "account.set_password", "account.page"}
+PUBLIC_ALLOWLIST |= {"account.change_password", "account.sign_out_others", "account.totp_setup"}
+PUBLIC_ALLOWLIST |= {"account.totp_qr", "account.totp_disable"}
 
 # Every other endpoint, with a URL that exercises it.
 POLICY_CHECKED = {
@@ -41,6 +47,17 @@ DESK_ONLY = {
     "admin.calls": ("GET", lambda ids: "/admin/calls"),
     "admin.call": ("GET", lambda ids: "/admin/calls/1"),
     "admin.remind": ("POST", lambda ids: "/admin/calls/1/remind"),
+}
+# Pages for whoever manages users (the Secretariat): (method, URL). Anyone else gets 404, after the
+# page asked the policy.
+MANAGE_USERS_ONLY = {
+    "access_admin.index": ("GET", lambda ids: "/admin/access-requests/"),
+    "access_admin.detail": ("GET", lambda ids: "/admin/access-requests/1"),
+    "access_admin.accept": ("POST", lambda ids: "/admin/access-requests/1/accept"),
+    "access_admin.decline": ("POST", lambda ids: "/admin/access-requests/1/decline"),
+    "users_admin.index": ("GET", lambda ids: "/admin/users/"),
+    "users_admin.set_active": ("POST", lambda ids: "/admin/users/1/active"),
+    "users_admin.set_expiry": ("POST", lambda ids: "/admin/users/1/expiry"),
 }
 # A Party's submissions: (method, URL). Anyone but a Party user (or, for a record, its own Party
 # and the Secretariat) gets 404 once signed in, after the view asked the policy.
@@ -75,10 +92,12 @@ def _spy_on_policy(monkeypatch) -> list[tuple[str, tuple]]:
 def test_every_endpoint_is_classified(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     unclassified = endpoints - PUBLIC_ALLOWLIST - set(POLICY_CHECKED) - set(DESK_ONLY) - set(PARTY_ONLY)
+    unclassified -= set(MANAGE_USERS_ONLY)
     assert unclassified == set(), f"classify these endpoints: {sorted(unclassified)}"
     assert set(POLICY_CHECKED) <= endpoints and PUBLIC_ALLOWLIST <= endpoints
     assert set(DESK_ONLY) <= endpoints
     assert set(PARTY_ONLY) <= endpoints
+    assert set(MANAGE_USERS_ONLY) <= endpoints
 
 
 @pytest.mark.parametrize("endpoint", sorted(POLICY_CHECKED))
@@ -105,6 +124,18 @@ def test_desk_endpoint_asks_the_policy_and_hides(app, monkeypatch, endpoint):
     with client.open(url, method=method, data=data) as response:
         assert response.status_code == 404, url
     assert ("can", (None, "review_desk")) in calls, f"{endpoint} ({url}) did not ask the policy"
+
+
+@pytest.mark.parametrize("endpoint", sorted(MANAGE_USERS_ONLY))
+def test_user_management_endpoint_asks_the_policy_and_hides(app, monkeypatch, endpoint):
+    client = app.test_client()
+    token = csrf_token(client)
+    calls = _spy_on_policy(monkeypatch)
+    method, url = MANAGE_USERS_ONLY[endpoint][0], MANAGE_USERS_ONLY[endpoint][1]({})
+    data = {"csrf_token": token} if method == "POST" else None
+    with client.open(url, method=method, data=data) as response:
+        assert response.status_code == 404, url
+    assert ("can", (None, "manage_users")) in calls, f"{endpoint} ({url}) did not ask the policy"
 
 
 @pytest.mark.parametrize("endpoint", sorted(PARTY_ONLY))

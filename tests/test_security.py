@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -20,8 +13,6 @@ from registry.services import calls
 
 from .conftest import dispose, fresh_database, load_reference, login
 from .factories import PASSWORD, make_record, make_user
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cache(response) -> str:  # type: ignore[no-untyped-def]
@@ -131,6 +122,8 @@ def test_reserved_url_arguments_in_the_query_are_ignored_on_every_page(app):
             "record_type": "protocol",
             "call_id": str(call.id),
             "filename": "style.css",
+            "token": "not-a-token",
+            "request_id": "1",
         }
     urls = sorted(
         _sample_url(rule, ids) for rule in app.url_map.iter_rules() if "GET" in (rule.methods or ())
@@ -215,40 +208,109 @@ def test_production_asks_browsers_for_https_only(production, app):
     assert "Strict-Transport-Security" not in app.test_client().get("/").headers
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# Headers on every kind of answer (issue 11, item 4) ------------------------------------------------
+
+EVERY_ANSWER = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
-def test_the_development_server_names_no_versions(tmp_path):
-    """Issue 10, item 16: ``make run``'s server (``flask serve``) says ``Server: registry``, not
-    Werkzeug's and Python's versions."""
-    makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^\t.*\$\(FLASK\) serve ", makefile, re.MULTILINE), "make run no longer uses serve"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "REGISTRY_ENV": "development",
-        "REGISTRY_HOME": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite'}",
-    }
-    flask = [sys.executable, "-m", "flask", "--app", "registry", "serve", "--port", str(port)]
-    server = subprocess.Popen(flask, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/style.css", timeout=5) as answer:
-                    headers = answer.headers
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stderr:
-            server.stderr.close()
-    assert headers.get_all("Server") == ["registry"]
+def _says(response, csp: str) -> None:  # type: ignore[no-untyped-def]
+    """``response`` carries every protective header, and ``csp`` as its Content-Security-Policy."""
+    response.close()
+    for name, value in EVERY_ANSWER.items():
+        assert response.headers.get(name) == value, name
+    assert "camera=()" in response.headers["Permissions-Policy"]
+    assert response.headers["Content-Security-Policy"] == csp
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_pages_and_json_answers_carry_every_protective_header(app):
+    """Issue 11, item 4: an HTML page, the taxon picker's JSON and an error answered as JSON all carry
+    the strict CSP (no inline script, no plugins, no base, no framing), COOP and the rest; the
+    signed-in ones are never stored."""
+    from registry.security import CSP
+
+    assert {"object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "script-src 'self'"} <= set(
+        part.strip() for part in CSP.split(";")
+    )
+    with app.app_context():
+        make_user("party", "ZA")
+    page = app.test_client().get("/records")
+    assert page.mimetype == "text/html"
+    _says(page, CSP)
+    client = _signed_in(app, "party-za@test.example")
+    picker = client.get("/submit/taxa.json?q=parrot")
+    assert picker.mimetype == "application/json" and _cache(picker) == "no-store"
+    _says(picker, CSP)
+    error = app.test_client().get("/records/rmissing000000", headers={"Accept": "application/json"})
+    assert error.status_code == 404 and error.mimetype == "application/json"
+    _says(error, CSP)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_downloads_are_sandboxed_attachments_and_non_public_ones_never_stored(app):
+    """Issue 11, item 4: every download is an attachment under a ``sandbox`` CSP (a PDF that is also a
+    web page cannot run as one of the registry's); a non-public file is ``no-store``, a public one only
+    revalidated."""
+    from registry.security import DOWNLOAD_CSP
+
+    assert "sandbox" in DOWNLOAD_CSP and "default-src 'none'" in DOWNLOAD_CSP
+    with app.app_context():
+        record = make_record(
+            files=[
+                {"path": "open.pdf", "language": "en", "tier": "public", "text": "Open"},
+                {"path": "closed.pdf", "language": "en", "tier": "confidential", "text": "Closed"},
+            ]
+        )
+        files = {f.original_name: f.id for f in record.files}
+        make_user("enforcement")
+    public = app.test_client().get(f"/files/{files['open.pdf']}")
+    assert public.status_code == 200 and public.headers["Content-Disposition"].startswith("attachment;")
+    assert _cache(public) == "private, no-cache"
+    _says(public, DOWNLOAD_CSP)
+    officer = _signed_in(app, "enforcement-x@test.example")
+    closed = officer.get(f"/files/{files['closed.pdf']}")
+    assert closed.status_code == 200 and closed.headers["Content-Disposition"].startswith("attachment;")
+    assert _cache(closed) == "private, no-store"
+    _says(closed, DOWNLOAD_CSP)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_every_cookie_is_http_only_and_same_site_lax_in_production(production):
+    """Issue 11, item 4: the language, session and sign-in device cookies are Secure, HttpOnly and
+    SameSite=Lax in production (the CSRF token lives in the session cookie)."""
+    client = production.test_client()
+    cookies = _set_cookies(client.get("/?lang=fr", base_url="https://registry.example"))
+    cookies.update(_set_cookies(login(client, "reader-x@test.example", PASSWORD)))
+    assert {"lang", "session", "sign_in_device"} <= set(cookies)
+    for name, cookie in cookies.items():
+        flags = {part.strip() for part in cookie.split(";")}
+        assert {"Secure", "HttpOnly", "SameSite=Lax"} <= flags, name
+    assert production.config["REMEMBER_COOKIE_HTTPONLY"]
+    assert production.config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
+
+
+# Errors (issue 11, item 5) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_an_unexpected_error_is_a_generic_page_in_the_viewers_language(app):
+    """A failure nobody foresaw answers 500 with a page in French for a French viewer, naming neither
+    the exception nor its place in the code."""
+
+    def broken() -> str:
+        raise RuntimeError("secret detail /srv/registry/views.py")
+
+    app.add_url_rule("/broken-for-the-test", "broken_for_the_test", broken)
+    response = app.test_client().get("/broken-for-the-test?lang=fr")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500 and '<html lang="fr"' in body
+    assert "Une erreur" in body or "erreur" in body.lower()
+    assert "Traceback" not in body and "secret detail" not in body and "RuntimeError" not in body
+    missing = app.test_client().get("/no-such-page?lang=es").get_data(as_text=True)
+    assert '<html lang="es"' in missing and "Traceback" not in missing

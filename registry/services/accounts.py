@@ -1,7 +1,8 @@
-"""User accounts: creation, passwords (argon2) and the session nonce."""
+"""User accounts: creation, passwords (argon2), the session nonce, deactivation and expiry."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import unicodedata
 
@@ -9,17 +10,19 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
-from .. import policy
+from .. import clock, policy
 from ..db import session
-from ..errors import Forbidden, Invalid
+from ..errors import Forbidden, Invalid, NotFound
+from ..messages import N_
 from ..models import Party, User
 from ..policy import Viewer
 from ..vocab import ROLES
+from . import audit, passwords
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login for an unknown e-mail like that of a known one.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-MIN_PASSWORD = 12
+MIN_PASSWORD = passwords.MIN_LENGTH
 
 
 def hash_password(password: str) -> str:
@@ -31,11 +34,15 @@ def create_user(
     viewer: Viewer,
     email: str,
     role: str,
-    password: str,
+    password: str | None = None,
     party_iso: str | None = None,
     **profile: str,
 ) -> User:
-    """Create an active user. Raises Forbidden unless ``viewer`` manages users; Invalid on bad input."""
+    """Create an active user. Raises Forbidden unless ``viewer`` manages users; Invalid on bad input.
+
+    Without ``password`` (an invited user) the account gets the hash of a random secret nobody
+    knows: it cannot be signed in to until its owner sets a password through an invitation link.
+    """
     if not policy.can(viewer, "manage_users"):
         raise Forbidden("manage_users")
     errors: dict[str, list[str]] = {}
@@ -53,15 +60,18 @@ def create_user(
             errors["party"] = [f"{party_iso} is not a CITES Party in the registry."]
     elif party_iso:
         errors["party"] = ["Only party users belong to a Party."]
-    if len(password) < MIN_PASSWORD:
-        errors["password"] = [f"Use at least {MIN_PASSWORD} characters."]
+    if password is not None:
+        names = (profile.get("given_name", ""), profile.get("family_name", ""))
+        problems = passwords.problems(password, email, names)
+        if problems:
+            errors["password"] = problems
     if errors:
         raise Invalid(errors)
     user = User(
         email=email,
         role=role,
         party_iso=party_iso.upper() if party_iso else None,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password if password is not None else secrets.token_urlsafe(32)),
         **profile,
     )
     session.add(user)
@@ -70,9 +80,105 @@ def create_user(
 
 
 def set_password(user: User, password: str) -> None:
-    """Replace the password and end every existing session of the user."""
+    """Replace the password and end every existing session of the user (no policy check: see below)."""
     user.password_hash = hash_password(password)
     rotate_nonce(user)
+
+
+def password_problems(user: User, password: str) -> list[str]:
+    """What the password policy (``services.passwords``) says against ``password`` for ``user``."""
+    return passwords.problems(password, user.email, (user.given_name, user.family_name))
+
+
+def choose_password(user: User, password: str, field: str = "password") -> None:
+    """Set a password the user chose (reset, invitation, change), after the policy accepts it.
+
+    Ends every existing session of the user. Raises Invalid, with the messages under ``field``.
+    """
+    problems = password_problems(user, password)
+    if problems:
+        raise Invalid({field: problems})
+    set_password(user, password)
+    audit.log(user, "password_set")
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Change the password of ``user``, who must give the ``current`` one; ends every session.
+
+    Raises Invalid with a message under ``current_password`` or ``new_password``.
+    """
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise Invalid({"current_password": [N_("The current password is not correct.")]}) from None
+    choose_password(user, new, field="new_password")
+
+
+def check_password(user: User, password: str) -> bool:
+    """Whether ``password`` is the password of ``user`` (for confirming a sensitive action)."""
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def set_active(viewer: Viewer, user: User, active: bool) -> None:
+    """Deactivate (every session of the user ends at once) or reactivate ``user``; audited.
+
+    Raises Forbidden unless ``viewer`` manages users, and Invalid when the viewer would deactivate
+    their own account (the Secretariat must not lock itself out).
+    """
+    if not policy.can(viewer, "manage_users"):
+        raise Forbidden("manage_users")
+    if not active and getattr(viewer, "id", None) == user.id:
+        raise Invalid({"active": [N_("You cannot deactivate your own account.")]})
+    user.active = active
+    if not active:
+        rotate_nonce(user)
+    audit.log(viewer, "user_deactivated" if not active else "user_reactivated", target=user.email)
+
+
+def set_expiry(viewer: Viewer, user: User, expires_on: dt.date | None) -> None:
+    """End ``user``'s access at the start (UTC) of ``expires_on``, or never (None); audited.
+
+    Raises Forbidden unless ``viewer`` manages users; Invalid for a date that has passed (deactivate
+    instead) or for the viewer's own account.
+    """
+    if not policy.can(viewer, "manage_users"):
+        raise Forbidden("manage_users")
+    if getattr(viewer, "id", None) == user.id:
+        raise Invalid({"expires_on": [N_("You cannot set an expiry on your own account.")]})
+    if expires_on is not None and expires_on <= clock.utcnow().date():
+        raise Invalid({"expires_on": [N_("Choose a date after today.")]})
+    user.expires_at = dt.datetime.combine(expires_on, dt.time()) if expires_on else None
+    session.flush()
+    expiry = expires_on.isoformat() if expires_on else None
+    audit.log(viewer, "user_expiry", target=user.email, expires_on=expiry)
+
+
+def list_users(viewer: Viewer) -> list[User]:
+    """Every account, by e-mail address. Raises Forbidden unless ``viewer`` manages users."""
+    if not policy.can(viewer, "manage_users"):
+        raise Forbidden("manage_users")
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def get_user(viewer: Viewer, user_id: int) -> User:
+    """The account ``user_id``. Raises Forbidden unless ``viewer`` manages users, NotFound if none."""
+    if not policy.can(viewer, "manage_users"):
+        raise Forbidden("manage_users")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(str(user_id))
+    return user
+
+
+def by_email(email: str) -> User | None:
+    """The account of ``email`` (normalised), or None; an impossible address is never looked up."""
+    email = email.strip().lower()
+    if not could_be_address(email):
+        return None
+    return session.scalar(select(User).where(func.lower(User.email) == email))
 
 
 def could_be_address(email: str) -> bool:
@@ -97,7 +203,7 @@ def authenticate(email: str, password: str) -> User | None:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if user is None or not user.active:
+    if user is None or not user.is_active:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -116,6 +222,7 @@ def load_session_user(identity: str) -> User | None:
     if not user_id.isdigit() or not nonce:
         return None
     user = session.get(User, int(user_id))
-    if user is None or not user.active or not secrets.compare_digest(user.session_nonce, nonce):
+    # ``is_active`` is false once deactivated or past ``expires_at``: an expired session is anonymous.
+    if user is None or not user.is_active or not secrets.compare_digest(user.session_nonce, nonce):
         return None
     return user

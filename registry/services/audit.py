@@ -39,6 +39,16 @@ ACTIONS = (
     "download",
     "call_created",
     "reminder_sent",
+    "refused",
+    "access_request_accepted",
+    "access_request_declined",
+    "password_set",
+    "totp_enabled",
+    "totp_disabled",
+    "signed_out_everywhere",
+    "user_deactivated",
+    "user_reactivated",
+    "user_expiry",
 )
 
 
@@ -110,6 +120,18 @@ def log_failed_sign_in(actor: str, counts: Sequence[Count]) -> list[AuditEvent]:
                 )
             )
     return entries
+
+
+def log_refusal(viewer: Viewer | None, kind: str, refusals: int, **detail: Any) -> AuditEvent | None:
+    """Record that ``viewer`` was refused (``kind``: "forbidden", "csrf" or "desk"), in aggregate.
+
+    ``refusals`` is how many refusals of this kind the same viewer (or address) has had in the
+    current window, this one included; only the 1st, 2nd, 4th, 8th ... are written, with that count,
+    so that repeating a refused request cannot fill the trail. Returns the entry, or None.
+    """
+    if refusals < 1 or refusals & (refusals - 1):
+        return None
+    return log(viewer, "refused", kind=kind, refusals=refusals, **detail)
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import current_app, render_template, url_for
+from flask import current_app, render_template
 from flask_babel import force_locale, lazy_gettext
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from .. import mail, policy
+from .. import clock, mail, policy
 from ..db import session
 from ..models import Call, Record, User
 
 
 def _recipients(query) -> list[User]:  # type: ignore[no-untyped-def]
-    return list(session.scalars(query.where(User.active.is_(True)).order_by(User.email)))
+    # Expired accounts are anonymous (DESIGN.md): they get no notices either.
+    now = clock.utcnow()
+    usable = User.active.is_(True) & or_(User.expires_at.is_(None), User.expires_at > now)
+    return list(session.scalars(query.where(usable).order_by(User.email)))
 
 
 def secretariat() -> list[User]:
@@ -31,12 +34,6 @@ def party_users(party_iso: str | None) -> list[User]:
     if not party_iso:
         return []
     return _recipients(select(User).where(User.role == "party", User.party_iso == party_iso))
-
-
-def _link(endpoint: str, **values: object) -> str:
-    """An absolute link for an e-mail, built on ``PUBLIC_URL`` (there may be no request)."""
-    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
-        return url_for(endpoint, _external=True, **values)
 
 
 def _send(  # type: ignore[no-untyped-def]
@@ -65,7 +62,7 @@ def submitted(record: Record) -> int:
         lazy_gettext("Submitted for review: %(title)s"),
         record.title,
         record,
-        link=_link("admin.review", record_id=record.id),
+        link=mail.link("admin.review", record_id=record.id),
     )
 
 
@@ -77,7 +74,7 @@ def returned(record: Record) -> int:
         lazy_gettext("Returned with a comment: %(title)s"),
         record.title,
         record,
-        link=_link("submit.edit", record_id=record.id),
+        link=mail.link("submit.edit", record_id=record.id),
     )
 
 
@@ -89,7 +86,7 @@ def published(record: Record) -> int:
         lazy_gettext("Published: %(title)s"),
         record.title,
         record,
-        link=_link("public.record", record_id=record.id),
+        link=mail.link("public.record", record_id=record.id),
     )
 
 
@@ -102,5 +99,5 @@ def reminder(call: Call, party_iso: str) -> int:
         call.notification,
         None,
         call=call,
-        link=_link("submit.home"),
+        link=mail.link("submit.home"),
     )

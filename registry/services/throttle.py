@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .. import clock
 from ..db import session
 from ..errors import TooManyAttempts
 from ..models import SignInThrottle
@@ -37,8 +38,11 @@ SCOPES = ("account", "address", "device")
 
 
 def utcnow() -> dt.datetime:
-    """The current time, naive UTC like every timestamp of the database (tests move it)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    """The current time, naive UTC like every timestamp of the database (tests move it).
+
+    Delegates to ``registry.clock`` at call time, so freezing that clock moves this one too.
+    """
+    return clock.utcnow()
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,16 @@ ACTION_LABELS = {
     "download": _l("Downloaded"),
     "call_created": _l("Call created"),
     "reminder_sent": _l("Reminders sent"),
+    "password_set": _l("Password set"),
+    "totp_enabled": _l("Second factor enabled"),
+    "totp_disabled": _l("Second factor removed"),
+    "signed_out_everywhere": _l("Signed out everywhere"),
+    "user_deactivated": _l("Account deactivated"),
+    "user_reactivated": _l("Account reactivated"),
+    "user_expiry": _l("Access expiry set"),
+    "refused": _l("Refused: not allowed"),
+    "access_request_accepted": _l("Access request accepted"),
+    "access_request_declined": _l("Access request declined"),
 }
 CALL_STATUS_LABELS = {
     "submitted": _l("Answered"),
