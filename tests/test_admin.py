@@ -1066,6 +1066,29 @@ def test_a_file_dropped_by_a_revision_stays_with_the_old_version_for_its_keepers
     assert f"/submit/{record_id}/history" in _text(secretariat.get(f"/admin/records/{record_id}"))
 
 
+def test_a_partys_own_pending_file_is_sent_no_store_and_its_download_audited(app, people, secretariat):
+    """A public file added in a revision of a published record waits for publication: its Party may
+    download it, but it is not open to all, so it is sent no-store and audited like any non-public file
+    (issue 12, item 5: the view once re-derived "open to all" and forgot the pending revision)."""
+    with app.app_context():
+        record_id = submission(people["party"], title="Holding seized tortoises")
+    assert _post(secretariat, f"/admin/records/{record_id}/publish").status_code == 302
+    with app.app_context():
+        party = _user(people["party"])
+        record = session.get(Record, record_id)
+        _edit_files(party, record, [workflow.FileEntry("en", "public", upload=_stage("waiting"))])
+        commit()
+        (pending,) = [f.id for f in record.files if f.pending]
+        before = len(_events("download"))
+    assert _status(app.test_client(), f"/files/{pending}") == 404
+    with _signed_in(app, people["party"]).get(f"/files/{pending}") as answer:
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "private, no-store"
+    with app.app_context():
+        events = _events("download")
+        assert len(events) == before + 1 and events[-1].file_id == pending
+
+
 def _stage(word: str):
     """A real PDF stored as an accepted upload."""
     from registry import storage, uploads

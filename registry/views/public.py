@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from schemas.query import BrowseArgs, SearchArgs
 
-from .. import policy, storage
+from .. import pagecache, policy, storage
 from ..auth import current_viewer
 from ..services import audit, records
 from ..services.records import RecordFilters
@@ -65,6 +65,9 @@ def search_page():  # type: ignore[no-untyped-def]
     parsed, errors = _parse_query(SearchArgs)
     params = SearchParams(**parsed, per_page=current_app.config["PER_PAGE"])
     results = run_search(current_viewer(), params)
+    if results.partial:
+        # Cut short by the time limit: the next visitor gets a full answer if it comes in time.
+        pagecache.uncacheable()
     return (
         render_template("public/search.html", params=params, results=results, errors=errors),
         400 if errors else 200,
@@ -91,9 +94,8 @@ def download(file_id: str):  # type: ignore[no-untyped-def]
         conditional=True,
         etag=file.sha256,
     )
-    open_to_all = (
-        file.record.status == "published" and not file.retired and policy.file_tier(file) == policy.PUBLIC
-    )
+    # Open to all is what the policy says of an anonymous visitor, never re-derived here.
+    open_to_all = policy.can(policy.audience(policy.PUBLIC), "download", file)
     # Even a public file is revalidated (cheaply, by its ETag) on every use: once it is marked
     # confidential, a browser that kept a copy is told so at once.
     response.headers["Cache-Control"] = "private, no-cache" if open_to_all else "private, no-store"
