@@ -220,8 +220,9 @@ def login(client: FlaskClient, email: str, password: str, next_url: str | None =
 def next_totp_code(application: Flask, email: str) -> str:
     """A code of ``email``'s second factor (tests/factories.TOTP_SECRET) that it has not used yet.
 
-    The earliest step the server accepts (one step either side of now) that is later than the
-    last one used; a test that signs in more often than that allows has its last step forgotten.
+    The earliest step from now on that the server accepts (one step either side of now) and that is
+    later than the last one used; a test that signs in more often than that allows has its last step
+    forgotten.
     """
     import datetime as dt
 
@@ -236,11 +237,12 @@ def next_totp_code(application: Flask, email: str) -> str:
         user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
         assert user is not None and user.totp_secret, f"{email} has no second factor"
         current = int(clock.utcnow().replace(tzinfo=dt.UTC).timestamp()) // 30
-        step = current - 1 if user.totp_last_step is None else max(current - 1, user.totp_last_step + 1)
+        # Never the step before now: should a step end between here and the post, the code still works.
+        step = current if user.totp_last_step is None else max(current, user.totp_last_step + 1)
         if step > current + 1:
             user.totp_last_step = None
             commit()
-            step = current - 1
+            step = current
         return pyotp.TOTP(user.totp_secret).generate_otp(step)
 
 
