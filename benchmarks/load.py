@@ -13,8 +13,9 @@ loopback port, with the rate limits of search and browse raised so that one addr
 load. Each virtual user is a thread that sends one request, waits a think time (uniform from 0 to twice
 ``--think`` seconds), and goes again: browse pages of ``/records`` with filters and page numbers,
 record pages, searches with the corpus' words (some with filters) and downloads of public files.
-Every answer other than 200 counts as an error. Human-readable figures come first; the last line is
-one JSON object with every figure.
+Every answer other than 200 counts as an error. The workers keep anonymous pages as served
+(``PAGE_CACHE_MB``, ``registry.pagecache``); ``--page-cache-mb 0`` measures every page rendered afresh.
+Human-readable figures come first; the last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -69,9 +70,12 @@ def say(line: str) -> None:
 # The registry ----------------------------------------------------------------------------------------
 
 
-def registry_env(home: Path) -> dict[str, str]:
-    """The environment of the commands and of gunicorn: a development home on its own SQLite file."""
+def registry_env(home: Path, page_cache_mb: float | None = None) -> dict[str, str]:
+    """The environment of the commands and of gunicorn: a development home on its own SQLite file
+    (with each worker's page cache of ``page_cache_mb``, when given)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
+    if page_cache_mb is not None:
+        env["PAGE_CACHE_MB"] = f"{page_cache_mb:g}"
     return {**env, "REGISTRY_ENV": "development", "REGISTRY_HOME": str(home), **UNLIMITED}
 
 
@@ -145,7 +149,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(home: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    home: Path, port: int, workers: int, log: Path, page_cache_mb: float
+) -> subprocess.Popen[bytes]:
     """gunicorn as ``make run`` starts it; returns once it answers."""
     command = [
         str(BIN / "gunicorn"),
@@ -159,7 +165,7 @@ def start_server(home: Path, port: int, workers: int, log: Path) -> subprocess.P
     ]
     with log.open("w") as out:
         server = subprocess.Popen(
-            command, cwd=ROOT, env=registry_env(home), stdout=out, stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=registry_env(home, page_cache_mb), stdout=out, stderr=subprocess.STDOUT
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -275,6 +281,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--think", type=float, default=0.25, help="mean think time, seconds (default 0.25)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--records", type=int, default=5000, help="generated records (default 5000)")
+    parser.add_argument(
+        "--page-cache-mb",
+        type=float,
+        default=32,
+        help="each worker's cache of anonymous pages, PAGE_CACHE_MB (default 32, as served; 0: none)",
+    )
     parser.add_argument("--home", type=Path, default=HOME, help=f"the cached registry (default {HOME})")
     return parser.parse_args(argv)
 
@@ -291,15 +303,15 @@ def main(argv: list[str] | None = None) -> None:
     children_before = cpu_seconds(resource.RUSAGE_CHILDREN)
     self_before = cpu_seconds(resource.RUSAGE_SELF)
     load_before = os.getloadavg()[0]
-    server = start_server(home, port, args.workers, log)
+    server = start_server(home, port, args.workers, log, args.page_cache_mb)
     samples: list[Sample] = []
     try:
         # Requests of the warm-up (each worker opens its searchers, compiles its templates) are not kept.
         start = time.monotonic() + args.warmup
         stop = start + args.seconds
         say(
-            f"{args.users} users, {args.warmup:g} s warm-up, {args.seconds:g} s timed, "
-            f"think {args.think:g} s ..."
+            f"{args.users} users, page cache {args.page_cache_mb:g} MB a worker, "
+            f"{args.warmup:g} s warm-up, {args.seconds:g} s timed, think {args.think:g} s ..."
         )
         threads = [
             threading.Thread(target=virtual_user, args=(n, port, targets, args.think, start, stop, samples))
@@ -319,6 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         "think_s": args.think,
         "workers": args.workers,
         "records": args.records,
+        "page_cache_mb": args.page_cache_mb,
         "overall": figures(samples, args.seconds),
         "by_kind": {kind: figures([s for s in samples if s.kind == kind], args.seconds) for kind in MIX},
         "server_cpu_s": round(cpu_seconds(resource.RUSAGE_CHILDREN) - children_before, 1),

@@ -23,7 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Said in one sentence to whoever starts it (a command, gunicorn), not as a traceback.
         raise SystemExit(f"Error: {exc}") from None
 
-    from . import auth, cli, db, errors, i18n, mail, ratelimit, search, security, templating
+    from . import auth, cli, db, errors, i18n, mail, pagecache, ratelimit, search, security, templating
     from .views import access, access_admin, account, admin, public, submit, users_admin
 
     db.init_app(app)
@@ -42,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(users_admin.bp)
     app.register_blueprint(access.bp)
     app.register_blueprint(access_admin.bp)
+    pagecache.init_app(app)  # after every blueprint, before the limits: they count kept pages too
     ratelimit.init_app(app)  # after every blueprint: it limits their endpoints by name
     cli.init_app(app)
     return app

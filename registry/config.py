@@ -15,7 +15,8 @@ The ``RATE_LIMIT_*`` settings are the rate limits (``registry.ratelimit``), each
 such as ``120/minute`` or ``10/minute;60/hour``, counted per client address (and a sign-in also per
 account): ``RATE_LIMIT_LOGIN``, ``RATE_LIMIT_LOGIN_ACCOUNT``, ``RATE_LIMIT_RESET``,
 ``RATE_LIMIT_ACCESS_REQUEST``, ``RATE_LIMIT_UPLOAD``, ``RATE_LIMIT_SEARCH``, ``RATE_LIMIT_BROWSE``,
-``RATE_LIMIT_EXPORT``.
+``RATE_LIMIT_EXPORT``. ``PAGE_CACHE_MB`` and ``PAGE_CACHE_SECONDS`` size each worker's cache of the
+pages anonymous visitors see (``registry.pagecache``; 0 MB turns it off).
 """
 
 from __future__ import annotations
@@ -157,6 +158,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "en",
         "LANGUAGES": ("en", "fr", "es"),
         "PER_PAGE": 20,
+        # Each worker keeps anonymous visitors' pages (``registry.pagecache``) in this much memory, for
+        # at most this long; any change to what pages show ends them at once. 0 MB turns it off.
+        "PAGE_CACHE_MB": _env_number("PAGE_CACHE_MB", float, 32.0),
+        "PAGE_CACHE_SECONDS": _env_number("PAGE_CACHE_SECONDS", float, 300.0),
         # The registry's address as users reach it, for links in e-mails (sent with no request).
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,

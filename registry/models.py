@@ -676,3 +676,15 @@ class RateLimitCounter(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
     # The window ends, and its count is forgotten, then.
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class ContentGeneration(Base):
+    """One row counting the transactions that changed what a page can show (``registry.generation``).
+
+    Every worker reads it once per cached request: a page kept under an older count is never served.
+    """
+
+    __tablename__ = "content_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

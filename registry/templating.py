@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Flask, g, request, url_for
+from flask import Flask, current_app, g, request, url_for
 from flask_babel import format_decimal
 from markupsafe import Markup
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from schemas.desk import AuditArgs, QueueArgs
 from schemas.query import BrowseArgs, SearchArgs
 
-from . import policy
+from . import generation, policy
 from .db import session
 from .i18n import current_language
 from .labels import LABELS, VALUE_VOCABULARY, label
@@ -22,14 +22,28 @@ from .models import Party
 from .storage import extension_for
 
 
+def _party_names() -> dict[str, dict[str, str]]:
+    """Each Party's name by language, read once per content generation by each worker."""
+    count = generation.current(session)
+    kept = current_app.extensions.get("registry.party_names")
+    if kept is not None and count is not None and kept[0] == count:
+        return kept[1]
+    names = {
+        p.iso: {language: p.name(language) for language in ("en", "fr", "es")}
+        for p in session.scalars(select(Party))
+    }
+    current_app.extensions["registry.party_names"] = (count, names)
+    return names
+
+
 def party_name(iso: str | None) -> str:
-    """The Party's name in the page's language ('' for none); the Parties are read once per request."""
+    """The Party's name in the page's language ('' for none); the names are read once per request."""
     if not iso:
         return ""
-    if "parties" not in g:
-        g.parties = {p.iso: p for p in session.scalars(select(Party))}
-    party = g.parties.get(iso)
-    return party.name(current_language()) if party else iso
+    if "party_names" not in g:
+        g.party_names = _party_names()
+    names = g.party_names.get(iso)
+    return names.get(current_language(), names["en"]) if names else iso
 
 
 # The query parameters links may carry over from the current URL: the filters the pages know, and

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import contains_eager
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import policy
@@ -185,8 +186,15 @@ def get_file(viewer: Viewer | None, file_id: str, files_dir: Path) -> tuple[File
         raise NotFound(file_id)
     # As for records: the policy is the query's condition, so a file the viewer may not download
     # and one that does not exist cost the same one statement; ``can`` then agrees.
+    # The record comes with the file from the same join (the policy reads it); its lists (files,
+    # translations, taxa) are read only if something asks for them.
+    record = contains_eager(File.record)
     file = session.scalar(
-        select(File).join(Record).where(File.id == file_id, policy.visible_files_clause(viewer))
+        select(File)
+        .join(Record)
+        .where(File.id == file_id, policy.visible_files_clause(viewer))
+        .options(record, record.lazyload(Record.files), record.lazyload(Record.translations))
+        .options(record.lazyload(Record.taxa))
     )
     if file is None or not policy.can(viewer, "download", file):
         raise NotFound(file_id)
