@@ -141,6 +141,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": env == "production",
         "STRICT_TRANSPORT_SECURITY": env == "production",
+        # argon2-cffi's parameters for new password hashes; the suite's own cheap ones under testing only.
+        "ARGON2_PROFILE": "CHEAPEST" if env == "testing" else "RFC_9106_LOW_MEMORY",
         "SESSION_LIFETIME_HOURS": _env_number("SESSION_LIFETIME_HOURS", int, SESSION_LIFETIME_HOURS),
         "SIGN_IN_ACCOUNT_FAILURES": _env_number("SIGN_IN_ACCOUNT_FAILURES", int, SIGN_IN_ACCOUNT_FAILURES),
         "SIGN_IN_ACCOUNT_MAX_WAIT": _env_number("SIGN_IN_ACCOUNT_MAX_WAIT", int, SIGN_IN_ACCOUNT_MAX_WAIT),
@@ -181,6 +183,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for name in _POSITIVE:
         if config[name] < 1:
             raise ConfigError(f"{name} must be at least 1, not {config[name]}")
+    if config["ARGON2_PROFILE"] not in ("RFC_9106_LOW_MEMORY", "CHEAPEST") or (
+        config["ARGON2_PROFILE"] == "CHEAPEST" and env != "testing"
+    ):
+        raise ConfigError("ARGON2_PROFILE is RFC_9106_LOW_MEMORY (CHEAPEST is for the test suite alone)")
     if config["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"TRUSTED_PROXIES must be 0 or more, not {config['TRUSTED_PROXIES']}")
     # flask-login's remember-me cookie (never issued today) lasts no longer than a sign-in.

@@ -33,6 +33,26 @@ def test_password_is_hashed_with_argon2(app, reader):
         assert PASSWORD not in user.password_hash
 
 
+def test_passwords_get_rfc_9106_parameters_and_cheap_hashes_are_rehashed(app, reader):
+    """Only the suite hashes cheaply (a setting refused outside testing): the standard profile gives
+    argon2id at 64 MiB, three passes, and a hash made with other parameters is replaced at the next
+    sign-in."""
+    from argon2 import extract_parameters, profiles
+
+    from registry.services import accounts
+
+    with app.app_context():
+        assert extract_parameters(accounts.hash_password(PASSWORD)) == profiles.CHEAPEST
+        app.config["ARGON2_PROFILE"] = "RFC_9106_LOW_MEMORY"
+        try:
+            assert extract_parameters(accounts.hash_password(PASSWORD)) == profiles.RFC_9106_LOW_MEMORY
+            user = accounts.authenticate(reader["email"], PASSWORD)
+            assert user is not None
+            assert extract_parameters(user.password_hash) == profiles.RFC_9106_LOW_MEMORY
+        finally:
+            app.config["ARGON2_PROFILE"] = "CHEAPEST"
+
+
 def test_login_shows_registered_material(client, reader):
     assert client.get(f"/records/{reader['record']}").status_code == 404
     response = login(client, reader["email"], PASSWORD)

@@ -83,6 +83,16 @@ def test_a_home_made_by_make_run_runs_its_commands_in_development(monkeypatch, t
         load_config({"REGISTRY_HOME": str(tmp_path)})
 
 
+def test_cheap_password_hashes_are_for_the_test_suite_alone(tmp_path):
+    """Testing hashes cheaply by default; development and production use RFC 9106 and refuse the cheap one."""
+    home = {"REGISTRY_HOME": str(tmp_path), "SECRET_KEY": "k" * 64}
+    assert load_config({**home, "TESTING": True})["ARGON2_PROFILE"] == "CHEAPEST"
+    for env in ("development", "production"):
+        assert load_config({**home, "REGISTRY_ENV": env})["ARGON2_PROFILE"] == "RFC_9106_LOW_MEMORY"
+        with pytest.raises(ConfigError, match="ARGON2_PROFILE"):
+            load_config({**home, "REGISTRY_ENV": env, "ARGON2_PROFILE": "CHEAPEST"})
+
+
 def test_a_command_without_its_settings_says_why_in_one_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "REGISTRY_HOME": str(tmp_path), "REGISTRY_ENV": "production"}
     done = subprocess.run(
