@@ -74,6 +74,9 @@ class PageCache:
     def get(self, count: int, key: tuple[Any, ...]) -> Page | None:
         """The page kept for ``key`` under generation ``count``, if it is still fresh."""
         with self._lock:
+            if self._generation is not None and count < self._generation:
+                # A request that read the count just before a change: it keeps nothing of the newer pages.
+                return None
             self._turn(count)
             page = self._pages.get(key)
             if page is None:

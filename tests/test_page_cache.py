@@ -161,6 +161,9 @@ def test_the_cache_forgets_an_older_generation_and_stays_within_its_size():
     assert cache.get(2, ("a",)) is None
     cache.put(1, ("b",), fresh)
     assert cache.get(2, ("b",)) is None
+    # A request that read an older count finds nothing and does not take the cache back to it.
+    cache.put(2, ("b",), fresh)
+    assert cache.get(1, ("b",)) is None and cache.get(2, ("b",)) is fresh
     for n in range(12):
         cache.put(2, (n,), fresh)
     assert cache._bytes <= 100 and cache.get(2, (0,)) is None and cache.get(2, (11,)) is fresh
