@@ -727,3 +727,21 @@ def test_small_segments_are_merged_after_the_change_is_searchable(app, monkeypat
     assert set(ids[: tier_index.MERGE_FACTOR]) <= seen_while_merging[0]
     assert len(segments) < tier_index.MERGE_FACTOR
     assert len(_ids(app, "segment probe")[0]) == len(ids)
+
+
+def test_a_kept_suggestion_ends_with_the_index_version_it_came_from(app):
+    """'Did you mean' answers are kept per index version: once the only record with the word leaves the
+    public tier, the same typo is no longer answered with it, and a new record's word is offered at once."""
+    with app.app_context():
+        record = make_record(title="Sturgeonfish holding guidance")
+        record_id = record.id
+        secretariat = make_user("secretariat")
+    assert _ids(app, "sturgeonfsh")[1].suggestion == "sturgeonfish"
+    assert _ids(app, "sturgeonfsh")[1].suggestion == "sturgeonfish"
+    with app.test_request_context():
+        tiers.raise_tier(_user(secretariat.email), session.get(Record, record_id), "confidential", REASON)
+        commit()
+    assert _ids(app, "sturgeonfsh")[1].suggestion is None
+    with app.app_context():
+        make_record(title="Sturgeonfisk transport note")
+    assert _ids(app, "sturgeonfsh")[1].suggestion == "sturgeonfisk"

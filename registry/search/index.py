@@ -41,6 +41,7 @@ from ..models import File, IndexJob, Record
 from ..vocab import TIERS
 from .analysis import pair_analyzer, text_analyzer, word_analyzer
 from .documents import document_for
+from .suggestions import Suggestions
 from .writer import add_documents, open_writer
 
 # A job id still missing after this long belongs to a transaction that rolled back.
@@ -317,6 +318,8 @@ class TierIndexes:
         self._opening: dict[str, int] = {}
         # Facets and sort keys per immutable segment, filled by the search service.
         self.columns: dict[str, list[tuple[Any, str, str]]] = {}
+        # "Did you mean" words per tier and index version.
+        self.suggestions = Suggestions()
 
     # Where each tier lives ---------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from whoosh.query import Term
 
 from .. import policy, search
 from ..db import session
@@ -215,7 +214,9 @@ def run_search(viewer: Viewer | None, params: SearchParams) -> SearchResults:
             time.monotonic() + TIME_LIMIT_S,
         )
         total = len(found.kept)
-        suggestion = _suggest(searcher, nfc(params.q), parsed.words) if parsed.words and total < 3 else None
+        suggestion = None
+        if parsed.words and total < 3:
+            suggestion = _suggest(indexes, tier, searcher, nfc(params.q), parsed.words)
     if by_date:
         newest = sorted(found.kept, key=lambda entry: entry[1], reverse=True)
         ids = [entry[2] for entry in newest[offset : offset + params.per_page]]
@@ -259,20 +260,14 @@ def _hydrate(viewer: Viewer | None, ids: list[str], wanted: set[str]) -> list[Hi
     return hits
 
 
-def _suggest(searcher, text: str, words: list[str]) -> str | None:  # type: ignore[no-untyped-def]
+def _suggest(indexes: search.TierIndexes, tier: str, searcher, text: str, words: list[str]) -> str | None:  # type: ignore[no-untyped-def]
     """'Did you mean': the query with each unknown word replaced by the closest word of this tier's index."""
-    corrector = searcher.corrector("words")
     reader = searcher.reader()
     suggestion = text
     for word in dict.fromkeys(words):
         folded = fold(word)
         if reader.frequency("words", folded) == 0:
-            # The word list can still hold words of deleted documents: offer only words a live document has.
-            options = [
-                option
-                for option in corrector.suggest(folded, limit=5, maxdist=2, prefix=1)
-                if any(True for _ in searcher.docs_for_query(Term("words", option)))
-            ]
+            options = indexes.suggestions.options(tier, searcher, folded)
             if options:
                 suggestion = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", options[0], suggestion)
     return suggestion if suggestion != text else None
