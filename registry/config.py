@@ -16,7 +16,8 @@ such as ``120/minute`` or ``10/minute;60/hour``, counted per client address (and
 account): ``RATE_LIMIT_LOGIN``, ``RATE_LIMIT_LOGIN_ACCOUNT``, ``RATE_LIMIT_RESET``,
 ``RATE_LIMIT_ACCESS_REQUEST``, ``RATE_LIMIT_UPLOAD``, ``RATE_LIMIT_SEARCH``, ``RATE_LIMIT_BROWSE``,
 ``RATE_LIMIT_EXPORT``. ``PAGE_CACHE_MB`` and ``PAGE_CACHE_SECONDS`` size each worker's cache of the
-pages anonymous visitors see (``registry.pagecache``; 0 MB turns it off).
+pages anonymous visitors see (``registry.pagecache``; 0 MB turns it off), which the workers of a node
+share through ``PAGE_CACHE_DIR`` (default ``REGISTRY_HOME/pages``).
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # at most this long; any change to what pages show ends them at once. 0 MB turns it off.
         "PAGE_CACHE_MB": _env_number("PAGE_CACHE_MB", float, 32.0),
         "PAGE_CACHE_SECONDS": _env_number("PAGE_CACHE_SECONDS", float, 300.0),
+        # ... and shares them with the node's other workers through this folder.
+        "PAGE_CACHE_DIR": str(home / "pages"),
         # The registry's address as users reach it, for links in e-mails (sent with no request).
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,

@@ -16,7 +16,13 @@ Only what cannot depend on the visitor is kept:
   (so the hits are those of the data kept under that count), and the search was not cut short.
 
 A page is kept at most ``PAGE_CACHE_SECONDS`` (for anything rendered from the clock), and a
-worker's pages take at most ``PAGE_CACHE_MB``; 0 turns the cache off. The view's rate limit
+worker's pages take at most ``PAGE_CACHE_MB``; 0 turns the cache off.
+
+Every worker of a node also shares what it kept through ``PAGE_CACHE_DIR`` (``SharedPages``): one
+folder per generation, one file per page, so a page one worker rendered is the other workers' hit
+too. The same rules hold there: a file is read only under the generation it was written under, and
+a worker that sees a newer generation deletes the folders of older ones. The folder is emptied when
+the application starts (a database replaced under the same home begins its count again). The view's rate limit
 still counts every request (the cache sits inside it), and the response headers (security,
 caching, language) are added to a kept page as to a fresh one.
 """
@@ -24,11 +30,16 @@ caching, language) are added to a kept page as to a fresh one.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
+import shutil
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, make_response, request, request_finished, session
@@ -63,38 +74,50 @@ class Page:
 class PageCache:
     """One worker's pages, least recently used first, under one content generation at a time."""
 
-    def __init__(self, max_bytes: int, max_age: float) -> None:
+    def __init__(self, max_bytes: int, max_age: float, shared: SharedPages | None = None) -> None:
         self.max_bytes = max_bytes
         self.max_age = max_age
+        self.shared = shared
         self._lock = threading.Lock()
         self._generation: int | None = None
         self._pages: OrderedDict[tuple[Any, ...], Page] = OrderedDict()
         self._bytes = 0
 
     def get(self, count: int, key: tuple[Any, ...]) -> Page | None:
-        """The page kept for ``key`` under generation ``count``, if it is still fresh."""
+        """The page kept for ``key`` under generation ``count``, if it is still fresh: this worker's
+        own, or one another worker shared."""
         with self._lock:
             if self._generation is not None and count < self._generation:
                 # A request that read the count just before a change: it keeps nothing of the newer pages.
                 return None
             self._turn(count)
             page = self._pages.get(key)
-            if page is None:
-                return None
-            if time.monotonic() - page.kept_at > self.max_age:
+            if page is not None and time.monotonic() - page.kept_at > self.max_age:
                 self._drop(key)
-                return None
-            self._pages.move_to_end(key)
-            return page
+                page = None
+            if page is not None:
+                self._pages.move_to_end(key)
+                return page
+        if self.shared is None:
+            return None
+        page = self.shared.get(count, key)
+        if page is not None:
+            self._keep(count, key, page)
+        return page
 
     def put(self, count: int, key: tuple[Any, ...], page: Page) -> None:
-        """Keep ``page`` for ``key`` under generation ``count`` (dropped at once if that is past)."""
-        size = len(page.body)
-        if size > self.max_bytes // 8:
+        """Keep ``page`` for ``key`` under generation ``count`` (dropped at once if that is past),
+        and share it with the other workers."""
+        if len(page.body) > self.max_bytes // 8:
             return
+        if self._keep(count, key, page) and self.shared is not None:
+            self.shared.put(count, key, page)
+
+    def _keep(self, count: int, key: tuple[Any, ...], page: Page) -> bool:
+        size = len(page.body)
         with self._lock:
             if self._generation is not None and count < self._generation:
-                return
+                return False
             self._turn(count)
             if key in self._pages:
                 self._drop(key)
@@ -102,6 +125,7 @@ class PageCache:
             self._bytes += size
             while self._bytes > self.max_bytes:
                 self._drop(next(iter(self._pages)))
+            return True
 
     def _turn(self, count: int) -> None:
         """Forget every page of another generation: none of them can be served again."""
@@ -112,6 +136,90 @@ class PageCache:
 
     def _drop(self, key: tuple[Any, ...]) -> None:
         self._bytes -= len(self._pages.pop(key).body)
+
+
+class SharedPages:
+    """Pages every worker of a node reads, in ``folder/<generation>/<sha256 of the key>``.
+
+    Each file is the page's key, status, headers and wall-clock time as one JSON line, then the body;
+    it is written to a temporary name and renamed, so a reader sees a whole page or none. A worker
+    deletes the oldest files it wrote once they pass ``max_bytes``, and, at the first request that
+    reads a newer generation, the folders of the older ones (another worker may still write one
+    there: its next request reads the newer count, and deletes it).
+    """
+
+    def __init__(self, folder: Path, max_bytes: int, max_age: float) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._generation: int | None = None
+        self._written: deque[tuple[Path, int]] = deque()
+        self._bytes = 0
+
+    def _path(self, count: int, key: tuple[Any, ...]) -> Path:
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+        return self.folder / str(count) / digest
+
+    def _turn(self, count: int) -> bool:
+        """Move to generation ``count``; False when it is older than the one already seen."""
+        with self._lock:
+            if self._generation is not None and count <= self._generation:
+                return count == self._generation
+            self._generation = count
+            self._written.clear()
+            self._bytes = 0
+        try:
+            with os.scandir(self.folder) as entries:
+                older = [entry.path for entry in entries if entry.name.isdigit() and int(entry.name) < count]
+        except OSError:
+            return True
+        for folder in older:
+            shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    def get(self, count: int, key: tuple[Any, ...]) -> Page | None:
+        """The page some worker shared for ``key`` under ``count``, if it is there and still fresh."""
+        if not self._turn(count):
+            return None
+        try:
+            with open(self._path(count, key), "rb") as kept:
+                head, body = kept.readline(), kept.read()
+            meta = json.loads(head)
+        except (OSError, ValueError):
+            return None
+        age = time.time() - meta["kept"]
+        if meta["key"] != list(key) or not 0 <= age <= self.max_age:
+            return None
+        headers = tuple((name, value) for name, value in meta["headers"])
+        return Page(meta["status"], headers, body, time.monotonic() - age)
+
+    def put(self, count: int, key: tuple[Any, ...], page: Page) -> None:
+        """Share ``page`` under ``count``; a page that cannot be written is simply not shared."""
+        if not self._turn(count):
+            return
+        path = self._path(count, key)
+        kept = time.time() - (time.monotonic() - page.kept_at)
+        head = json.dumps({"key": list(key), "status": page.status, "headers": page.headers, "kept": kept})
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "wb") as out:
+                out.write(head.encode() + b"\n" + page.body)
+            os.replace(temporary, path)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+            return
+        size = len(page.body)
+        with self._lock:
+            if self._generation != count:
+                return
+            self._written.append((path, size))
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._written:
+                oldest, oldest_size = self._written.popleft()
+                self._bytes -= oldest_size
+                oldest.unlink(missing_ok=True)
 
 
 def _anonymous_request() -> bool:
@@ -172,9 +280,11 @@ def init_app(app: Flask) -> None:
     megabytes = float(app.config.get("PAGE_CACHE_MB", 0))
     if megabytes <= 0:
         return
-    app.extensions["registry.pagecache"] = PageCache(
-        int(megabytes * 1024 * 1024), float(app.config["PAGE_CACHE_SECONDS"])
-    )
+    max_bytes, max_age = int(megabytes * 1024 * 1024), float(app.config["PAGE_CACHE_SECONDS"])
+    folder = Path(app.config["PAGE_CACHE_DIR"])
+    shutil.rmtree(folder, ignore_errors=True)
+    shared = SharedPages(folder, max_bytes, max_age)
+    app.extensions["registry.pagecache"] = PageCache(max_bytes, max_age, shared)
     for endpoint, needs_index in CACHED.items():
         view = app.view_functions.get(endpoint)
         if view is not None:

@@ -170,3 +170,55 @@ def test_the_cache_forgets_an_older_generation_and_stays_within_its_size():
     # Too old (kept an hour ago, max_age 60 s): dropped when asked for.
     cache.put(2, ("old",), page)
     assert cache.get(2, ("old",)) is None
+
+
+def test_workers_of_a_node_share_kept_pages_and_a_change_ends_them_on_every_worker(workers, tmp_path):
+    """With one ``PAGE_CACHE_DIR``, a page worker A rendered is worker B's hit (B serves A's bytes, shown
+    here by altering the shared file); a change made on B ends it on both, and the older generation's
+    folder is deleted."""
+    shared = tmp_path / "shared-pages"
+    first, second = workers(PAGE_CACHE_DIR=str(shared))
+    with first.app_context():
+        record_id = make_record(title=f"{MARKER} shared protocol").id
+    page = f"/records/{record_id}"
+    assert MARKER in first.test_client().get(page).get_data(as_text=True)
+    count = _count(first)
+    files = list((shared / str(count)).iterdir())
+    assert len(files) == 1 and _kept(second) == 0
+    head, body = files[0].read_bytes().split(b"\n", 1)
+    files[0].write_bytes(head + b"\n" + body.replace(MARKER.encode(), b"Sharedcopy9"))
+    served = second.test_client().get(page)
+    assert served.status_code == 200 and "Sharedcopy9" in served.get_data(as_text=True)
+    assert _kept(second) == 1 and served.headers["Content-Security-Policy"]
+    with second.app_context():
+        tiers.raise_tier(policy.SYSTEM, session.get(Record, record_id), "confidential", "The keeper asked.")
+        commit()
+    for app in (first, second):
+        assert app.test_client().get(page).status_code == 404
+    assert not (shared / str(count)).exists()
+
+
+def test_shared_pages_keep_one_generation_within_their_size_and_age(tmp_path):
+    """A page shared under an older count than one seen is neither written nor read; a worker deletes
+    the oldest pages it wrote past its size; a page older than its age, or another key's file, is not
+    served."""
+    from registry.pagecache import Page, SharedPages
+
+    pages = SharedPages(tmp_path, max_bytes=100, max_age=60)
+    fresh = Page(200, (("Content-Type", "text/html"),), b"x" * 30, time.monotonic())
+    pages.put(3, ("a",), fresh)
+    found = pages.get(3, ("a",))
+    assert found is not None and found.body == fresh.body and found.headers == fresh.headers
+    pages.put(4, ("b",), fresh)
+    assert not (tmp_path / "3").exists()
+    pages.put(3, ("c",), fresh)
+    assert pages.get(3, ("a",)) is None and not (tmp_path / "3").exists()
+    for n in range(5):
+        pages.put(4, (n,), fresh)
+    assert sum(path.stat().st_size > 0 for path in (tmp_path / "4").iterdir()) == 3
+    assert pages.get(4, (0,)) is None and pages.get(4, (4,)) is not None
+    pages.put(4, ("old",), Page(200, (), b"y", time.monotonic() - 3600))
+    assert pages.get(4, ("old",)) is None
+    # A file whose key is not the one asked for (a digest collision, a tampered file) is not served.
+    pages._path(4, ("d",)).write_bytes(pages._path(4, (4,)).read_bytes())
+    assert pages.get(4, ("d",)) is None
