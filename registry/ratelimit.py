@@ -283,7 +283,9 @@ def retry_after() -> int:
     if broken is None:
         return 1
     now = clock.utcnow().replace(tzinfo=dt.UTC).timestamp()
-    return max(1, math.ceil(broken.reset_at - now))
+    # The window's own end: Flask-Limiter's ``reset_at`` adds a second to it (``int(end + 1)``), which
+    # could tell a client to wait longer than the window itself.
+    return max(1, math.ceil(broken.window[0] - now))
 
 
 def count_refusal(kind: str, who: str) -> int:
