@@ -195,7 +195,7 @@ class Record(Base):
     # Tiers of the named sensitive fields, e.g. {"address": "confidential"}.
     field_tiers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # The tiers the Secretariat last set, which stand until it changes them itself: {"record": tier,
-    # "fields": {group: tier}, "files": {file id: tier}} (``services.tiers``).
+    # "fields": {group: tier}, "files": {file id: tier}} (``services.records.tiers``).
     tier_floors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)

@@ -11,7 +11,7 @@ from registry import clock, search
 from registry.db import commit, session
 from registry.models import AccessRequest, Record
 from registry.policy import SYSTEM
-from registry.services import tiers, workflow
+from registry.services.records import review, shape, tiers, write
 
 from .factories import import_payload, record_data
 
@@ -179,15 +179,15 @@ def load_canaries() -> dict[str, str]:
     }
     tiers.raise_tier(SYSTEM, members[CONF], "confidential", "The keeper asked for it.")
     commit()
-    workflow.withdraw(SYSTEM, members[DRAFT], "Closed.")
+    review.withdraw(SYSTEM, members[DRAFT], "Closed.")
     commit()
     retitled = members[GONE]
-    shape = workflow.record_shape(retitled)
-    shape.pop("files")
-    workflow.save_record(
+    shaped = shape.record_shape(retitled)
+    shaped.pop("files")
+    write.save_record(
         SYSTEM,
         retitled,
-        {**shape, "title": "Renamed member centre"},
+        {**shaped, "title": "Renamed member centre"},
         [],
         Path(current_app.config["FILES_DIR"]),
     )

@@ -17,7 +17,8 @@ from registry import mail
 from registry.db import commit, session
 from registry.errors import Forbidden
 from registry.models import AuditEvent, Call, File, Record, RecordVersion, User
-from registry.services import calls, workflow
+from registry.services import calls
+from registry.services.records import history, review, shape, write
 
 from .conftest import csrf_token, login, without_csrf
 from .factories import PASSWORD, make_record, record_data
@@ -38,8 +39,8 @@ def submission(party_email: str, **overrides) -> str:
     """A new record that the Party of ``party_email`` submitted (inside an app context); its id."""
     user = _user(party_email)
     data = record_data(party=user.party_iso, **overrides)
-    record = workflow.create_record(user, data, [], _files_dir())
-    workflow.submit(user, record)
+    record = write.create_record(user, data, [], _files_dir())
+    review.submit(user, record)
     commit()
     return record.id
 
@@ -48,10 +49,10 @@ def revision(party_email: str, record_id: str, **changes) -> None:
     """The Party's submitted revision of its published record ``record_id`` with ``changes``."""
     user = _user(party_email)
     record = session.get(Record, record_id)
-    data = {**workflow.record_shape(record), **changes}
+    data = {**shape.record_shape(record), **changes}
     data.pop("files")
-    workflow.save_record(user, record, data, [], _files_dir())
-    workflow.submit(user, record)
+    write.save_record(user, record, data, [], _files_dir())
+    review.submit(user, record)
     commit()
 
 
@@ -156,7 +157,7 @@ def test_the_queue_lists_submissions_oldest_first_and_filters(app, people, secre
         recent = submission(people["party"], title="Recent parrot protocol")
         old = submission(people["party_fr"], type="sop", title="Ancienne procédure", language="fr")
         session.get(Record, old).submitted_at -= dt.timedelta(days=40)
-        draft = workflow.create_record(
+        draft = write.create_record(
             _user(people["party"]), record_data(title="Unsent draft"), [], _files_dir()
         )
         commit()
@@ -341,7 +342,7 @@ def test_a_revision_shows_its_changed_title_beside_the_published_one(app, people
     assert "Holding and feeding seized parrots" in _text(app.test_client().get(f"/records/{record_id}"))
     with app.app_context():
         record = session.get(Record, record_id)
-        numbers = [v.number for v in workflow.versions(_user(people["secretariat"]), record)]
+        numbers = [v.number for v in history.versions(_user(people["secretariat"]), record)]
     assert numbers == ([2, 1] if published_by == "desk" else [1])
 
 
@@ -605,10 +606,10 @@ def open_call(app, people):
             secretariat, {**CALL, "opens_on": dt.date.today().isoformat(), "deadline": "2100-01-01"}
         )
         submission(people["party"], title="ZA answers")
-        workflow.create_record(_user(people["party_fr"]), record_data(party="FR"), [], _files_dir())
+        write.create_record(_user(people["party_fr"]), record_data(party="FR"), [], _files_dir())
         old = make_record(party="KE", title="Published long ago")
         old.published_at = dt.datetime(2019, 1, 1)
-        stale = workflow.create_record(_user(people["party_mx"]), record_data(party="MX"), [], _files_dir())
+        stale = write.create_record(_user(people["party_mx"]), record_data(party="MX"), [], _files_dir())
         commit()
         session.execute(
             Record.__table__.update()
@@ -669,11 +670,11 @@ def test_a_tier_raised_while_a_revision_waits_survives_its_publication(app, peop
         )
         record_id, file_id = record.id, record.files[0].id
         user = _user(people["party"])
-        data = {**workflow.record_shape(record), "title": "Inland rescue centre (2024)"}
-        files = [workflow.FileEntry(language="en", tier="public", file_id=file_id)]
+        data = {**shape.record_shape(record), "title": "Inland rescue centre (2024)"}
+        files = [write.FileEntry(language="en", tier="public", file_id=file_id)]
         data.pop("files")
-        workflow.save_record(user, record, data, files, _files_dir())
-        workflow.submit(user, record)
+        write.save_record(user, record, data, files, _files_dir())
+        review.submit(user, record)
         commit()
     for target in (f"file:{file_id}", "field:address", "record"):
         response = _post(
@@ -682,8 +683,8 @@ def test_a_tier_raised_while_a_revision_waits_survives_its_publication(app, peop
             {"target": target, "tier": "registered", "reason": "Sensitive location"},
         )
         assert response.status_code == 302, target
-    review = _text(secretariat.get(f"/admin/records/{record_id}"))
-    assert list(_diff_rows(review)) == ["Title"]
+    review_page = _text(secretariat.get(f"/admin/records/{record_id}"))
+    assert list(_diff_rows(review_page)) == ["Title"]
     assert _post(secretariat, f"/admin/records/{record_id}/publish").status_code == 302
     with app.app_context():
         record = session.get(Record, record_id)
@@ -809,13 +810,13 @@ def _tier_events() -> list[tuple[str | None, str | None, str, str, str]]:
 
 def _edit(viewer: User, record: Record, tiers: dict[str, str], **changes) -> None:
     """Save ``record`` as ``viewer`` with its files' tiers (by id) and ``changes`` to its shape."""
-    shape = workflow.working_shape(record)
+    shaped = shape.working_shape(record)
     files = [
-        workflow.FileEntry(f["language"], tiers.get(f["id"], f["tier"]), f["title"], file_id=f["id"])
-        for f in shape["files"]
+        write.FileEntry(f["language"], tiers.get(f["id"], f["tier"]), f["title"], file_id=f["id"])
+        for f in shaped["files"]
     ]
-    data = {key: value for key, value in shape.items() if key != "files"}
-    workflow.save_record(viewer, record, {**data, **changes}, files, _files_dir())
+    data = {key: value for key, value in shaped.items() if key != "files"}
+    write.save_record(viewer, record, {**data, **changes}, files, _files_dir())
 
 
 TWO_FILES = [
@@ -842,18 +843,18 @@ def test_a_file_tier_changed_by_an_edit_or_a_revision_is_in_the_trail(app, peopl
         ]
         party = _user(people["party"])
         _edit(party, record, {annex: "confidential"}, title="Quarantine of seized parrots (2024)")
-        workflow.submit(party, record)
+        review.submit(party, record)
         commit()
         # The revision changes nothing until it is published.
         assert len(_tier_events()) == 2 and session.get(File, annex).tier == "public"
-        workflow.publish(_user(people["secretariat"]), record, _files_dir())
+        review.publish(_user(people["secretariat"]), record, _files_dir())
         commit()
         assert _tier_events()[2:] == [(annex, None, "public", "confidential", "published revision")]
         # A Party lowers the tiers of its own draft freely: that is its statement, and in the trail.
-        draft = workflow.create_record(
+        draft = write.create_record(
             party,
             record_data(party="ZA", confidentiality={"level": "confidential"}),
-            [workflow.FileEntry("en", "confidential", upload=_stage("draft"))],
+            [write.FileEntry("en", "confidential", upload=_stage("draft"))],
             _files_dir(),
         )
         commit()
@@ -985,13 +986,14 @@ def test_a_revision_that_lowers_a_tier_is_published_only_with_a_reason(app, peop
         record_id, file_id = record.id, record.files[0].id
         party = _user(people["party"])
         _edit(party, record, {file_id: "registered"}, confidentiality={"level": "registered"})
-        workflow.submit(party, record)
+        review.submit(party, record)
         commit()
-    review = _text(secretariat.get(f"/admin/records/{record_id}"))
-    warning = review[review.index('id="lowers"') : review.index("</div>", review.index('id="lowers"'))]
+    review_page = _text(secretariat.get(f"/admin/records/{record_id}"))
+    start = review_page.index('id="lowers"')
+    warning = review_page[start : review_page.index("</div>", start)]
     assert "Publishing makes these parts more open" in warning and "(as published now)" in warning
     assert "The whole record" in warning and "Document: annex.pdf" in warning
-    assert 'name="reason"' in review[review.index('id="lowers"') : review.index("/return")]
+    assert 'name="reason"' in review_page[review_page.index('id="lowers"') : review_page.index("/return")]
     refused = _post(secretariat, f"/admin/records/{record_id}/publish", {"reason": ""})
     assert refused.status_code == 422
     assert 'id="publish-reason-error"' in _text(refused) and "give the reason" in _text(refused)
@@ -1028,22 +1030,22 @@ def test_a_file_dropped_by_a_revision_stays_with_the_old_version_for_its_keepers
         party, desk = _user(people["party"]), _user(people["secretariat"])
         record = session.get(Record, record_id)
         staged = [_stage(name) for name in ("steps", "annex")]
-        _edit_files(party, record, [workflow.FileEntry("en", "public", upload=s) for s in staged])
-        workflow.submit(party, record)
-        workflow.publish(desk, record, _files_dir())
+        _edit_files(party, record, [write.FileEntry("en", "public", upload=s) for s in staged])
+        review.submit(party, record)
+        review.publish(desk, record, _files_dir())
         commit()
         ids = {f.original_name: f.id for f in record.files}
         steps, annex = ids["steps.pdf"], ids["annex.pdf"]
         kept = session.get(File, annex).stored_name
         # The next revision drops the annex, and an upload of its own that no version ever listed.
-        kept_steps = workflow.FileEntry("en", "public", file_id=steps)
-        _edit_files(party, record, [kept_steps, workflow.FileEntry("en", "public", upload=_stage("draft"))])
+        kept_steps = write.FileEntry("en", "public", file_id=steps)
+        _edit_files(party, record, [kept_steps, write.FileEntry("en", "public", upload=_stage("draft"))])
         commit()
         (draft,) = [f for f in record.files if f.pending]
         draft_id, dropped = draft.id, draft.stored_name
         _edit_files(party, record, [kept_steps])
-        workflow.submit(party, record)
-        workflow.publish(desk, record, _files_dir())
+        review.submit(party, record)
+        review.publish(desk, record, _files_dir())
         commit()
         assert [f.id for f in record.files] == [steps]
         assert session.get(File, annex).retired and (_files_dir() / kept).is_file()
@@ -1076,7 +1078,7 @@ def test_a_partys_own_pending_file_is_sent_no_store_and_its_download_audited(app
     with app.app_context():
         party = _user(people["party"])
         record = session.get(Record, record_id)
-        _edit_files(party, record, [workflow.FileEntry("en", "public", upload=_stage("waiting"))])
+        _edit_files(party, record, [write.FileEntry("en", "public", upload=_stage("waiting"))])
         commit()
         (pending,) = [f.id for f in record.files if f.pending]
         before = len(_events("download"))
@@ -1109,10 +1111,10 @@ def _stage(word: str):
     return uploads.with_text(staged, _files_dir())
 
 
-def _edit_files(viewer: User, record: Record, files: list[workflow.FileEntry]) -> None:
-    shape = workflow.working_shape(record)
-    workflow.save_record(
-        viewer, record, {k: v for k, v in shape.items() if k != "files"}, files, _files_dir()
+def _edit_files(viewer: User, record: Record, files: list[write.FileEntry]) -> None:
+    shaped = shape.working_shape(record)
+    write.save_record(
+        viewer, record, {k: v for k, v in shaped.items() if k != "files"}, files, _files_dir()
     )
 
 
@@ -1130,11 +1132,11 @@ def record_versions(record_id: str) -> list[RecordVersion]:
 def test_a_party_withdraws_a_draft_returned_or_submitted_record_from_its_start_page(app, people, secretariat):
     with app.app_context():
         party = _user(people["party"])
-        draft = workflow.create_record(party, record_data(party="ZA", title="Unsent draft"), [], _files_dir())
+        draft = write.create_record(party, record_data(party="ZA", title="Unsent draft"), [], _files_dir())
         commit()
         draft_id = draft.id
         returned = submission(people["party"], title="Returned protocol")
-        workflow.return_to_party(_user(people["secretariat"]), session.get(Record, returned), "Add the date.")
+        review.return_to_party(_user(people["secretariat"]), session.get(Record, returned), "Add the date.")
         commit()
         waiting = submission(people["party"], title="Waiting protocol")
         published = make_record(title="Published protocol").id
@@ -1216,10 +1218,10 @@ def test_a_party_whose_submission_was_returned_is_in_progress_and_reminded(app, 
             desk, {**CALL, "opens_on": dt.date.today().isoformat(), "deadline": "2100-01-01"}
         )
         returned = submission(people["party_fr"], title="Protocole renvoyé")
-        workflow.return_to_party(desk, session.get(Record, returned), "Ajoutez la date.")
+        review.return_to_party(desk, session.get(Record, returned), "Ajoutez la date.")
         withdrawn = submission(people["party_mx"], title="Protocolo retirado")
-        workflow.publish(desk, session.get(Record, withdrawn), _files_dir())
-        workflow.withdraw(desk, session.get(Record, withdrawn), "Duplicate")
+        review.publish(desk, session.get(Record, withdrawn), _files_dir())
+        review.withdraw(desk, session.get(Record, withdrawn), "Duplicate")
         submission(people["party"], title="ZA answers")
         commit()
         statuses = {p.iso: s for p, s in calls.party_statuses(desk, call)}
@@ -1232,7 +1234,7 @@ def test_a_party_whose_submission_was_returned_is_in_progress_and_reminded(app, 
         assert people["party_fr"] in _outbox_to("Reminder:") and people["party"] not in _outbox_to(
             "Reminder:"
         )
-        workflow.submit(_user(people["party_fr"]), session.get(Record, returned))
+        review.submit(_user(people["party_fr"]), session.get(Record, returned))
         commit()
         statuses = {
             p.iso: s

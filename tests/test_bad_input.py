@@ -13,7 +13,7 @@ from registry.db import session
 from registry.errors import Invalid
 from registry.messages import MESSAGES, catalog_entry, localize
 from registry.models import Party, Record
-from registry.services import workflow
+from registry.services.records import write
 from schemas import load_record
 
 from .conftest import login
@@ -166,7 +166,7 @@ def test_every_message_the_schemas_give_has_a_catalog_entry(app):
                 found.update(_messages(exc.messages))
     found.update(
         [
-            workflow.ALREADY_SAVED,
+            write.ALREADY_SAVED,
             "fabc123 is not a file of this record.",
             "The same file is listed twice.",
             "Longer than maximum length 100.",

@@ -253,7 +253,8 @@ def test_emails_carry_no_marker_to_anyone_who_may_not_see_it(app, planted):
     from registry import mail
     from registry.db import commit
     from registry.models import Call, User
-    from registry.services import notices, workflow
+    from registry.services import notices
+    from registry.services.records import review
 
     with app.app_context():
         secretariat = make_user("secretariat")
@@ -263,11 +264,11 @@ def test_emails_carry_no_marker_to_anyone_who_may_not_see_it(app, planted):
         for record in canaries:
             record.status, record.revision_status = "submitted", None
             commit()
-            workflow.return_to_party(secretariat, record, f"Please check {record.title}")
+            review.return_to_party(secretariat, record, f"Please check {record.title}")
             commit()
-            workflow.submit(own, record)
+            review.submit(own, record)
             commit()
-            workflow.publish(secretariat, record, app.config["FILES_DIR"])
+            review.publish(secretariat, record, app.config["FILES_DIR"])
             commit()
         call = Call(
             notification="2021/008",

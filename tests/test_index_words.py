@@ -18,7 +18,7 @@ from registry import search
 from registry.db import commit, session
 from registry.models import IndexJob, Record
 from registry.search.analysis import terms
-from registry.services import workflow
+from registry.services.records import review, shape, write
 from registry.vocab import TIERS
 
 from .factories import make_record, make_user
@@ -44,22 +44,22 @@ def _last_job() -> tuple[str, bool]:
 
 
 def _shape(record: Record, **changes) -> dict:
-    shape = workflow.record_shape(record)
-    shape.pop("files")
-    return {**shape, **changes}
+    shaped = shape.record_shape(record)
+    shaped.pop("files")
+    return {**shaped, **changes}
 
 
 def _correct(record: Record, **changes) -> None:
-    workflow.save_record(make_user("secretariat"), record, _shape(record, **changes), [], _files_dir())
+    write.save_record(make_user("secretariat"), record, _shape(record, **changes), [], _files_dir())
     commit()
 
 
 def _revise(record: Record, **changes) -> None:
     party = make_user("party", "ZA")
-    workflow.save_record(party, record, _shape(record, **changes), [], _files_dir())
-    workflow.submit(party, record)
+    write.save_record(party, record, _shape(record, **changes), [], _files_dir())
+    review.submit(party, record)
     commit()
-    workflow.publish(make_user("secretariat", email="desk@test.example"), record, _files_dir())
+    review.publish(make_user("secretariat", email="desk@test.example"), record, _files_dir())
     commit()
 
 

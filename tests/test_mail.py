@@ -252,7 +252,7 @@ def test_workflow_messages_reach_their_recipients_by_smtp_in_their_language(app,
     """
     from registry.db import session
     from registry.models import Record
-    from registry.services import workflow
+    from registry.services.records import review
 
     from .factories import make_record, make_user
 
@@ -265,13 +265,13 @@ def test_workflow_messages_reach_their_recipients_by_smtp_in_their_language(app,
         record = make_record(title="Tortues saisies", party="FR", status="draft")
         record.title = "Tortues\u2028saisies"  # as saved before the schema refused separators
         commit()
-        workflow.submit(focal, record)
+        review.submit(focal, record)
         commit()
-        workflow.return_to_party(desk, session.get(Record, record.id), "Ajoutez la date d'adoption.")
+        review.return_to_party(desk, session.get(Record, record.id), "Ajoutez la date d'adoption.")
         commit()
-        workflow.submit(focal, session.get(Record, record.id))
+        review.submit(focal, session.get(Record, record.id))
         commit()
-        workflow.publish(desk, session.get(Record, record.id), app.config["FILES_DIR"])
+        review.publish(desk, session.get(Record, record.id), app.config["FILES_DIR"])
         commit()
     received = [(m["To"], m["Subject"]) for m in smtp.inbox.messages]
     assert received == [

@@ -15,7 +15,8 @@ from registry import generation, policy
 from registry.db import commit, session
 from registry.models import AuditEvent, ContentGeneration, Record
 from registry.pagecache import PageCache
-from registry.services import audit, tiers, workflow
+from registry.services import audit
+from registry.services.records import review, tiers
 
 from .conftest import dispose, fresh_database, load_reference, login, make_app
 from .factories import PASSWORD, make_record, make_user
@@ -99,7 +100,7 @@ def test_every_write_to_a_shown_table_bumps_the_generation_and_only_those(worker
         commit()
     assert _count(app) == before + 1
     with app.app_context():
-        workflow.withdraw(policy.SYSTEM, session.get(Record, record_id), "Closed.")
+        review.withdraw(policy.SYSTEM, session.get(Record, record_id), "Closed.")
         session.rollback()
     assert _count(app) == before + 1
     with app.app_context():
@@ -108,7 +109,7 @@ def test_every_write_to_a_shown_table_bumps_the_generation_and_only_those(worker
         assert session.scalar(select(AuditEvent.id)) is not None
     assert _count(app) == before + 1
     with app.app_context():
-        workflow.withdraw(policy.SYSTEM, session.get(Record, record_id), "Closed.")
+        review.withdraw(policy.SYSTEM, session.get(Record, record_id), "Closed.")
         commit()
     assert _count(app) > before + 1
 

@@ -18,7 +18,7 @@ from registry import policy, search
 from registry.db import commit, session
 from registry.models import File, Record
 from registry.search.documents import document_for
-from registry.services import tiers
+from registry.services.records import tiers
 from registry.services.search import SearchParams, run_search
 
 from .canary import CONF, DRAFT, GONE, REG, WORDS_HIDDEN_FROM, load_canaries

@@ -21,7 +21,7 @@ from registry.db import commit, session
 from registry.errors import Invalid
 from registry.models import SHOWN_RECORDS, IndexJob, Record, User
 from registry.search.analysis import terms
-from registry.services import tiers, workflow
+from registry.services.records import review, shape, tiers, write
 from registry.services.search import SearchParams, run_search
 from registry.vocab import TIERS
 
@@ -88,27 +88,27 @@ def _raise(ids: dict[str, str]) -> None:
 
 
 def _withdraw(ids: dict[str, str]) -> None:
-    workflow.withdraw(_user(ids["secretariat"]), session.get(Record, ids["centre"]), REASON)
+    review.withdraw(_user(ids["secretariat"]), session.get(Record, ids["centre"]), REASON)
 
 
 def _shape_with_new_title(centre: Record) -> dict:
-    shape = workflow.record_shape(centre)
-    shape.pop("files")
-    shape["title"] = f"{NEW_WORD} sanctuary for confiscated parrots"
-    return shape
+    shaped = shape.record_shape(centre)
+    shaped.pop("files")
+    shaped["title"] = f"{NEW_WORD} sanctuary for confiscated parrots"
+    return shaped
 
 
 def _correct_title(ids: dict[str, str]) -> None:
     centre = session.get(Record, ids["centre"])
-    workflow.save_record(_user(ids["secretariat"]), centre, _shape_with_new_title(centre), [], _files_dir())
+    write.save_record(_user(ids["secretariat"]), centre, _shape_with_new_title(centre), [], _files_dir())
 
 
 def _revise_title(ids: dict[str, str]) -> None:
     centre, party = session.get(Record, ids["centre"]), _user(ids["party"])
-    workflow.save_record(party, centre, _shape_with_new_title(centre), [], _files_dir())
-    workflow.submit(party, centre)
+    write.save_record(party, centre, _shape_with_new_title(centre), [], _files_dir())
+    review.submit(party, centre)
     commit()
-    workflow.publish(_user(ids["secretariat"]), centre, _files_dir())
+    review.publish(_user(ids["secretariat"]), centre, _files_dir())
 
 
 # Each kind of change a shown record goes through, and the tiers it leaves.
@@ -165,10 +165,10 @@ def test_a_change_that_leaves_a_network_document_alone_adds_no_job_for_it(app):
     with app.test_request_context():
         ids = _shared_with_network()
         centre = session.get(Record, ids["centre"])
-        shape = workflow.record_shape(centre)
-        shape.pop("files")
-        shape["summary"] += " The network does not show its summary."
-        workflow.save_record(_user(ids["secretariat"]), centre, shape, [], _files_dir())
+        shaped = shape.record_shape(centre)
+        shaped.pop("files")
+        shaped["summary"] += " The network does not show its summary."
+        write.save_record(_user(ids["secretariat"]), centre, shaped, [], _files_dir())
         head = session.scalar(select(IndexJob.id).order_by(IndexJob.id.desc()).limit(1))
         commit()
         new = session.execute(select(IndexJob.record_id, IndexJob.purge).where(IndexJob.id > head)).all()
@@ -241,12 +241,12 @@ def test_a_partys_edit_of_its_network_keeps_the_members_it_cannot_see(app):
     with app.app_context():
         ids = _french_network()
         network, france = session.get(Record, ids["French network"]), _user(ids["fr"])
-        shape = workflow.working_shape(network)
-        shape.pop("files")
-        shape["details"]["members"] = [ids["Open centre of ZA"]]
-        workflow.save_record(france, network, shape, [], _files_dir())
-        workflow.submit(france, network)
-        workflow.publish(_user(ids["secretariat"]), network, _files_dir())
+        shaped = shape.working_shape(network)
+        shaped.pop("files")
+        shaped["details"]["members"] = [ids["Open centre of ZA"]]
+        write.save_record(france, network, shaped, [], _files_dir())
+        review.submit(france, network)
+        review.publish(_user(ids["secretariat"]), network, _files_dir())
         commit()
         members = {m.title for m in session.get(Record, ids["French network"]).members}
         assert members == {"Open centre of ZA", "Secret centre of ZA"}
@@ -257,9 +257,9 @@ def test_a_partys_edit_of_its_network_keeps_the_members_it_cannot_see(app):
                 )
             ]
         )[0]
-        shape = workflow.working_shape(network)
-        shape.pop("files")
-        shape["details"]["members"] = [ids["Open centre of ZA"], other]
+        shaped = shape.working_shape(network)
+        shaped.pop("files")
+        shaped["details"]["members"] = [ids["Open centre of ZA"], other]
         with pytest.raises(Invalid) as refused:
-            workflow.save_record(france, network, shape, [], _files_dir())
+            write.save_record(france, network, shaped, [], _files_dir())
         assert "details.members" in refused.value.messages

@@ -15,7 +15,7 @@ from werkzeug.datastructures import FileStorage
 from registry import extract, uploads
 from registry.db import commit, session
 from registry.models import File, Record, User
-from registry.services import workflow
+from registry.services.records import shape, write
 
 from .conftest import csrf_token, login
 from .factories import PASSWORD, make_record, make_user
@@ -150,16 +150,16 @@ def test_saving_a_record_never_extracts_text(app, tmp_path, monkeypatch):
             raise AssertionError("text extracted inside the transaction")
 
         monkeypatch.setattr(extract, "extract_many", no_extraction)
-        shape = workflow.working_shape(published)
-        raw = {key: value for key, value in shape.items() if key != "files"}
-        new = [workflow.FileEntry("fr", "public", upload=for_new)]
-        draft = workflow.create_record(party, raw, new, files_dir)
-        kept = [workflow.FileEntry("fr", "public", file_id=f.id) for f in draft.files]
-        workflow.save_record(
-            party, draft, raw, [*kept, workflow.FileEntry("fr", "public", upload=for_edit)], files_dir
+        shaped = shape.working_shape(published)
+        raw = {key: value for key, value in shaped.items() if key != "files"}
+        new = [write.FileEntry("fr", "public", upload=for_new)]
+        draft = write.create_record(party, raw, new, files_dir)
+        kept = [write.FileEntry("fr", "public", file_id=f.id) for f in draft.files]
+        write.save_record(
+            party, draft, raw, [*kept, write.FileEntry("fr", "public", upload=for_edit)], files_dir
         )
-        workflow.save_record(
-            party, published, raw, [workflow.FileEntry("fr", "public", upload=for_revision)], files_dir
+        write.save_record(
+            party, published, raw, [write.FileEntry("fr", "public", upload=for_revision)], files_dir
         )
         commit()
         texts = {f.stored_name: f.text for f in session.scalars(select(File))}

@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage
 from registry import mail, policy, uploads
 from registry.db import commit, session
 from registry.models import AuditEvent, File, Record, RecordVersion, User
-from registry.services import workflow
+from registry.services.records import history, review, shape, write
 from registry.views.forms import detail_widgets
 from schemas.common import FILE_LANGUAGES
 from seed.documents import write_pdf
@@ -140,7 +140,7 @@ def test_the_whole_workflow_with_a_revision_and_history(app, party, tmp_path):
         assert [m.to for m in messages] == ["secretariat-x@test.example"]
         assert "Protocole de quarantaine" in messages[0].subject
         # While under review the Party cannot change it.
-        workflow.return_to_party(secretariat, record, "Ajoutez la date d'adoption.")
+        review.return_to_party(secretariat, record, "Ajoutez la date d'adoption.")
         commit()
     page = party.get(f"/submit/{record_id}").get_data(as_text=True)
     assert "Ajoutez la date d&#39;adoption." in page
@@ -161,7 +161,7 @@ def test_the_whole_workflow_with_a_revision_and_history(app, party, tmp_path):
         record = session.get(Record, record_id)
         assert record.status == "submitted" and str(record.date) == "2024-03-01"
         secretariat = session.scalar(select(User).where(User.role == "secretariat"))
-        workflow.publish(secretariat, record, Path(app.config["FILES_DIR"]))
+        review.publish(secretariat, record, Path(app.config["FILES_DIR"]))
         commit()
         public_file = next(f for f in record.files if f.tier == "public")
         contract = next(f for f in record.files if f.tier == "confidential")
@@ -194,16 +194,16 @@ def test_the_whole_workflow_with_a_revision_and_history(app, party, tmp_path):
             "title",
             "Protocole de quarantaine des perroquets saisis",
             "Protocole révisé",
-        ) in workflow.changes(workflow.last_published(record), workflow.working_shape(record))
+        ) in history.changes(history.last_published(record), shape.working_shape(record))
         secretariat = session.scalar(select(User).where(User.role == "secretariat"))
-        workflow.publish(secretariat, record, Path(app.config["FILES_DIR"]))
+        review.publish(secretariat, record, Path(app.config["FILES_DIR"]))
         commit()
         assert session.scalar(select(RecordVersion.number).order_by(RecordVersion.number.desc())) == 2
         actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
         assert actions.count("submit") == 3 and actions.count("publish") == 2 and "return" in actions
     assert "Protocole révisé" in anonymous.get(f"/records/{record_id}").get_data(as_text=True)
-    history = party.get(f"/submit/{record_id}/history").get_data(as_text=True)
-    assert "Protocole de quarantaine des perroquets saisis" in history and "Protocole révisé" in history
+    page = party.get(f"/submit/{record_id}/history").get_data(as_text=True)
+    assert "Protocole de quarantaine des perroquets saisis" in page and "Protocole révisé" in page
     assert anonymous.get(f"/submit/{record_id}/history").status_code in (302, 404)
 
 
@@ -462,7 +462,7 @@ def test_hostile_input_in_every_field_is_refused_or_saved_safely(app, party, nam
         saved = list(session.scalars(select(Record).order_by(Record.created_at)))
         assert len(saved) == submitted and all(r.status == "submitted" for r in saved)
         for record in saved:
-            for where, text in walk_strings(workflow.record_shape(record)):
+            for where, text in walk_strings(shape.record_shape(record)):
                 assert_clean(text, f"{record.type}{where}")
             for file in record.files:
                 assert_clean(file.title, f"{record.type}.files.title")
@@ -476,7 +476,7 @@ def test_hostile_input_in_every_field_is_refused_or_saved_safely(app, party, nam
         marked = {
             r.id
             for r in saved
-            if any(MARKUP in text for _, text in walk_strings(workflow.record_shape(r)))
+            if any(MARKUP in text for _, text in walk_strings(shape.record_shape(r)))
             or any(MARKUP in f.title for f in r.files)
         }
     secretariat = app.test_client()
@@ -680,7 +680,7 @@ def test_two_submissions_of_one_upload_at_once_get_the_reason_not_a_500(app, par
     form = _with_token(_upload_form(party, "/submit/new/protocol"), token)
     assert party.post("/submit/new/protocol", data=form).status_code == 302
     # The other request committed between this one's check and its insert: the check saw nothing.
-    check = workflow._check_files
+    check = write.check_files
     calls: list[int] = []
 
     def late_check(record, entries):  # type: ignore[no-untyped-def]
@@ -688,7 +688,7 @@ def test_two_submissions_of_one_upload_at_once_get_the_reason_not_a_500(app, par
         if len(calls) > 1:
             check(record, entries)
 
-    monkeypatch.setattr(workflow, "_check_files", late_check)
+    monkeypatch.setattr(write, "check_files", late_check)
     response = party.post("/submit/new/protocol", data=form)
     assert response.status_code == 422 and len(calls) == 2
     assert "This upload was already saved with a record" in response.get_data(as_text=True)

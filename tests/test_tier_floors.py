@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from registry.db import commit, rollback, session
 from registry.errors import Invalid
 from registry.models import AuditEvent, File, Record
-from registry.services import tiers, workflow
+from registry.services.records import review, tiers, write
 
 from .factories import make_record, record_data
 from .test_admin import (
@@ -53,7 +53,7 @@ def test_a_party_cannot_undo_a_field_tier_the_secretariat_raised(app, people, se
     the record: refused by the field, the form offers nothing more open, the public never sees it."""
     party = _signed_in(app, people["party"])
     with app.app_context():
-        centre = workflow.create_record(
+        centre = write.create_record(
             _user(people["party"]),
             record_data(
                 type="rescue_centre",
@@ -141,7 +141,7 @@ def test_a_party_cannot_undo_a_tier_the_secretariat_raised_in_a_revision(app, pe
         )
         # What is at or above the Secretariat's tiers is the Party's to state.
         _edit(party, record, {file_id: "confidential"}, confidentiality={"level": "confidential"})
-        workflow.submit(party, record)
+        review.submit(party, record)
         commit()
         assert tiers.publish_lowers(record) == []
 
@@ -151,14 +151,15 @@ def test_publishing_lists_every_part_more_open_than_the_secretariat_set_it(app, 
     is listed on the review page as such, and published only with a reason, which the trail keeps."""
     with app.app_context():
         party = _user(people["party"])
-        record = workflow.create_record(party, record_data(title="Holding pens"), [], _files_dir())
-        workflow.submit(party, record)
+        record = write.create_record(party, record_data(title="Holding pens"), [], _files_dir())
+        review.submit(party, record)
         # As a submission saved under the old rules would be: the Secretariat's tier, the Party's lower one.
         record.tier_floors = {"record": "registered"}
         commit()
         record_id = record.id
-    review = _text(secretariat.get(f"/admin/records/{record_id}"))
-    warning = review[review.index('id="lowers"') : review.index("</div>", review.index('id="lowers"'))]
+    review_page = _text(secretariat.get(f"/admin/records/{record_id}"))
+    start = review_page.index('id="lowers"')
+    warning = review_page[start : review_page.index("</div>", start)]
     assert "The whole record" in warning and "the tier the Secretariat set" in warning
     assert _post(secretariat, f"/admin/records/{record_id}/publish", {"reason": ""}).status_code == 422
     assert app.test_client().get(f"/records/{record_id}").status_code == 404

@@ -21,7 +21,7 @@ from werkzeug.datastructures import FileStorage
 from registry import storage, uploads
 from registry.db import commit, session
 from registry.models import File
-from registry.services import workflow
+from registry.services.records import write
 from registry.storage import Refused
 from seed.documents import write_docx, write_pdf
 
@@ -803,8 +803,8 @@ def test_a_user_cannot_stage_more_than_the_quota(app):
     with app.app_context():
         # The form that carried the first upload is saved: a row holds it now.
         party = make_user("party", "ZA")
-        entry = workflow.FileEntry("en", "public", upload=first)
-        workflow.create_record(party, record_data(), [entry], files_dir)
+        entry = write.FileEntry("en", "public", upload=first)
+        write.create_record(party, record_data(), [entry], files_dir)
         commit()
     staged_for(app, "7", quota=quota)
 

@@ -45,8 +45,8 @@ from registry import policy, storage, uploads
 from registry.db import commit, rollback, session
 from registry.errors import DomainError, Forbidden, Invalid, NotFound
 from registry.models import File, Record, User
-from registry.services import tiers as tier_changes
-from registry.services import workflow
+from registry.services.records import review, shape, write
+from registry.services.records import tiers as tier_changes
 from registry.services.search import SearchParams, run_search
 from registry.vocab import TIERS
 from seed.documents import write_pdf
@@ -425,7 +425,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
         def action(viewer):  # type: ignore[no-untyped-def]
             staged = [self._stage(w) for w in words]
-            entries = [workflow.FileEntry("en", t, upload=s) for t, s in zip(file_tiers, staged, strict=True)]
+            entries = [write.FileEntry("en", t, upload=s) for t, s in zip(file_tiers, staged, strict=True)]
             confidentiality: dict[str, Any] = {"fields": fields}
             if level is not None:
                 confidentiality["level"] = level
@@ -440,7 +440,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 confidentiality=confidentiality,
                 details=details,
             )
-            record = workflow.create_record(viewer, raw, entries, _files_dir())
+            record = write.create_record(viewer, raw, entries, _files_dir())
             by_name = {f.stored_name: f.id for f in record.files}
             return record.id, [by_name[s.stored_name] for s in staged]
 
@@ -489,24 +489,24 @@ class WorkflowMachine(RuleBasedStateMachine):
 
         def action(viewer):  # type: ignore[no-untyped-def]
             row = session.get(Record, record_id)
-            shape = workflow.record_shape(row) if use_live else workflow.working_shape(row)
+            shaped = shape.record_shape(row) if use_live else shape.working_shape(row)
             stated = (
-                shape["title"],
-                shape["confidentiality"]["level"],
-                shape["confidentiality"]["fields"],
-                {f["id"]: f["tier"] for f in shape["files"]},
+                shaped["title"],
+                shaped["confidentiality"]["level"],
+                shaped["confidentiality"]["fields"],
+                {f["id"]: f["tier"] for f in shaped["files"]},
             )
             # The shape states every field group; one the record leaves unstated has the default.
             every = _every_field(record.type, base.fields)
             assert stated == (_title(base.title), base.tier, every, dict(base.files)), "form shape"
-            raw = {key: value for key, value in shape.items() if key != "files"}
+            raw = {key: value for key, value in shaped.items() if key != "files"}
             raw["title"] = _title(title)
-            raw["confidentiality"] = {**shape["confidentiality"], "level": level, "fields": fields}
-            entries = [workflow.FileEntry("en", t, file_id=fid) for fid, t in kept]
+            raw["confidentiality"] = {**shaped["confidentiality"], "level": level, "fields": fields}
+            entries = [write.FileEntry("en", t, file_id=fid) for fid, t in kept]
             staged = self._stage(word) if add is not None else None
             if staged is not None:
-                entries.append(workflow.FileEntry("en", add, upload=staged))
-            workflow.save_record(viewer, row, raw, entries, _files_dir())
+                entries.append(write.FileEntry("en", add, upload=staged))
+            write.save_record(viewer, row, raw, entries, _files_dir())
             by_name = {f.stored_name: f.id for f in row.files}
             return by_name[staged.stored_name] if staged is not None else None
 
@@ -554,7 +554,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         expected = self._require(actor, record, ready)
 
         def action(viewer):  # type: ignore[no-untyped-def]
-            workflow.submit(viewer, session.get(Record, record_id))
+            review.submit(viewer, session.get(Record, record_id))
 
         self._attempt(actor, expected, action)
         if expected is None:
@@ -574,7 +574,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             expected = Invalid
 
         def action(viewer):  # type: ignore[no-untyped-def]
-            workflow.return_to_party(viewer, session.get(Record, record_id), comment)
+            review.return_to_party(viewer, session.get(Record, record_id), comment)
 
         self._attempt(actor, expected, action)
         if expected is None:
@@ -602,7 +602,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             expected = Invalid
 
         def action(viewer):  # type: ignore[no-untyped-def]
-            workflow.publish(viewer, session.get(Record, record_id), _files_dir(), reason=reason)
+            review.publish(viewer, session.get(Record, record_id), _files_dir(), reason=reason)
 
         self._attempt(actor, expected, action)
         if expected is None:
@@ -624,7 +624,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         expected = self._require(actor, record, allowed)
 
         def action(viewer):  # type: ignore[no-untyped-def]
-            workflow.withdraw(viewer, session.get(Record, record_id), "No longer in force.")
+            review.withdraw(viewer, session.get(Record, record_id), "No longer in force.")
 
         self._attempt(actor, expected, action)
         if expected is None:

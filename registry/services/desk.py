@@ -1,7 +1,7 @@
 """The Secretariat's desk: the review queue, what a review shows, tiers, and disclosures due.
 
-The decisions themselves live in ``services.workflow`` (publish, return, withdraw) and
-``services.tiers`` (changing a tier); this module finds what waits for them and gathers what the
+The decisions themselves live in ``services.records.review`` (publish, return, withdraw) and
+``services.records.tiers`` (changing a tier); this module finds what waits for them and gathers what the
 review page needs. Every function takes the viewer first and raises Forbidden for anyone the
 policy does not let use the desk.
 """
@@ -20,7 +20,8 @@ from ..db import session
 from ..errors import Forbidden, Invalid, NotFound
 from ..models import AuditEvent, File, Record, looks_like_id
 from ..policy import Viewer
-from . import audit, tiers
+from . import audit
+from .records import tiers
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from ..search import matching
 from ..search.analysis import WORD, fold, nfc, term
 from ..search.documents import FACET_NAMES
 from ..search.query import parse
-from .records import RecordFilters
+from .records.read import RecordFilters
 
 TIME_LIMIT_S = 2.0
 SNIPPET_WORDS = 28

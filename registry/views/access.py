@@ -17,7 +17,8 @@ from ..auth import current_viewer
 from ..db import rollback
 from ..errors import Invalid, NotFound
 from ..i18n import current_language
-from ..services import access_requests, records
+from ..services import access_requests
+from ..services.records import read
 from ..vocab import ORGANISATION_TYPES, REQUESTABLE_ROLES
 
 bp = Blueprint("access", __name__)
@@ -34,7 +35,7 @@ def _sort_key(name: str) -> str:
 
 def parties_by_name(language: str) -> list[tuple[str, str]]:
     """Every Party as (ISO code, name in ``language``), sorted by that name."""
-    named = [(party.iso, party.name(language)) for party in records.list_parties()]
+    named = [(party.iso, party.name(language)) for party in read.list_parties()]
     return sorted(named, key=lambda item: (_sort_key(item[1]), item[0]))
 
 

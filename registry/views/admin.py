@@ -25,7 +25,10 @@ from ..db import rollback
 from ..errors import Invalid, NotFound
 from ..labels import label
 from ..models import Record
-from ..services import audit, calls, desk, records, workflow
+from ..services import audit, calls, desk
+from ..services.records import history as record_history
+from ..services.records import read, shape
+from ..services.records import review as record_review
 
 # One query-string parser for every page (bad parameters dropped and named).
 from .public import _parse_query
@@ -146,7 +149,7 @@ def queue() -> ResponseReturnValue:
             filters=filters,
             errors=errors,
             ages=AGES,
-            parties=records.list_parties(),
+            parties=read.list_parties(),
             waiting_since=desk.waiting_since,
         ),
         400 if errors else 200,
@@ -164,11 +167,11 @@ def _review_page(
 ) -> ResponseReturnValue:
     """The review page of ``record``; ``errors`` and ``values`` are keyed by form (return, file:…)."""
     viewer = current_viewer()
-    old = workflow.last_published(record)
+    old = record_history.last_published(record)
     if old is None and record.status == "published":
         # Imported records are published without a kept version: the live record is what is published.
-        old = workflow.record_shape(record)
-    new = workflow.working_shape(record)
+        old = shape.record_shape(record)
+    new = shape.working_shape(record)
     return (
         render_template(
             "admin/review.html",
@@ -176,11 +179,11 @@ def _review_page(
             is_new=old is None,
             changes=_changes(old, new),
             comments=desk.comment_history(viewer, record),
-            versions=workflow.versions(viewer, record),
+            versions=record_history.versions(viewer, record),
             targets=desk.tier_targets(record),
             lowers=desk.publish_lowers(viewer, record),
             file_tiers={f.id: policy.file_tier(f) for f in record.files},
-            under_review=workflow.under_review(record),
+            under_review=record_review.under_review(record),
             waiting=desk.waiting_since(record),
             errors=errors or {},
             values=values or {},
@@ -197,8 +200,8 @@ def _blank(shape: dict[str, Any]) -> dict[str, Any]:
 def _changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """The rows of the review's comparison; a new record shows each field it fills in as new."""
     if old is not None:
-        return workflow.changes(old, new)
-    return [row for row in workflow.changes(_blank(new), new) if row[2] not in ("", [], {})]
+        return record_history.changes(old, new)
+    return [row for row in record_history.changes(_blank(new), new) if row[2] not in ("", [], {})]
 
 
 def _refused(record_id: str, form: str, exc: Invalid, values: dict[str, Any]) -> ResponseReturnValue:
@@ -222,7 +225,7 @@ def publish(record_id: str) -> ResponseReturnValue:
     values = _form(("reason",))
     try:
         data = _load_form(PublishForm, ("reason",))
-        workflow.publish(
+        record_review.publish(
             viewer, record, files_dir=Path(current_app.config["FILES_DIR"]), reason=data["reason"]
         )
     except Invalid as exc:
@@ -239,7 +242,7 @@ def return_(record_id: str) -> ResponseReturnValue:
     values = _form(("comment",))
     try:
         data = _load_form(ReturnForm, ("comment",))
-        workflow.return_to_party(viewer, record, data["comment"])
+        record_review.return_to_party(viewer, record, data["comment"])
     except Invalid as exc:
         return _refused(record_id, "return", exc, values)
     flash(gettext("Returned to the Party: %(title)s", title=record.title))
@@ -254,7 +257,7 @@ def withdraw(record_id: str) -> ResponseReturnValue:
     values = _form(("reason",))
     try:
         data = _load_form(WithdrawForm, ("reason",))
-        workflow.withdraw(viewer, record, data["reason"])
+        record_review.withdraw(viewer, record, data["reason"])
     except Invalid as exc:
         return _refused(record_id, "withdraw", exc, values)
     flash(gettext("Withdrawn: %(title)s", title=record.title))
@@ -308,7 +311,7 @@ def audit_trail() -> ResponseReturnValue:
             filters=parsed,
             errors=errors,
             actions=audit.ACTIONS,
-            parties=records.list_parties(),
+            parties=read.list_parties(),
         ),
         400 if errors else 200,
     )

@@ -21,7 +21,7 @@ from schemas.fields import Text
 from .. import policy
 from ..labels import VALUE_VOCABULARY, label
 from ..messages import localize
-from ..services import records
+from ..services.records import read
 from ..vocab import JUSTIFICATIONS, LANGUAGES, TIERS
 
 
@@ -152,7 +152,7 @@ def _scope_and_region(party: str | None, form: MultiDict) -> dict[str, Any]:
     it, so a revision does not seem to move it). A record without a Party (the Secretariat's) is
     global or regional, as the form says; only a regional one names a region."""
     if party:
-        return {"scope": "national", "region": records.get_party(party).region}
+        return {"scope": "national", "region": read.get_party(party).region}
     scope = form.get("scope") or "global"
     return {"scope": scope, "region": _optional(form.get("region", "")) if scope == "regional" else None}
 

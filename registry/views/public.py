@@ -12,8 +12,9 @@ from schemas.query import BrowseArgs, SearchArgs
 
 from .. import pagecache, policy, storage
 from ..auth import current_viewer
-from ..services import audit, records
-from ..services.records import RecordFilters
+from ..services import audit
+from ..services.records import read
+from ..services.records.read import RecordFilters
 from ..services.search import SearchParams, run_search
 
 bp = Blueprint("public", __name__)
@@ -32,7 +33,7 @@ def _parse_query(schema_cls: type[Schema]) -> tuple[dict[str, Any], dict[str, li
 @bp.route("/")
 def home():  # type: ignore[no-untyped-def]
     """What the registry is, what it holds (counting only what the viewer may see), the latest records."""
-    summary = records.home_summary(current_viewer())
+    summary = read.home_summary(current_viewer())
     return render_template("public/home.html", summary=summary)
 
 
@@ -43,8 +44,8 @@ def browse():  # type: ignore[no-untyped-def]
     page_number = parsed.pop("page")
     filters = RecordFilters(**parsed)
     viewer = current_viewer()
-    page = records.list_records(viewer, filters, page_number, current_app.config["PER_PAGE"])
-    facets = records.facet_counts(viewer, filters)
+    page = read.list_records(viewer, filters, page_number, current_app.config["PER_PAGE"])
+    facets = read.facet_counts(viewer, filters)
     return (
         render_template(
             "public/browse.html",
@@ -52,8 +53,8 @@ def browse():  # type: ignore[no-untyped-def]
             filters=filters,
             facets=facets,
             errors=errors,
-            taxa=records.list_taxa(),
-            parties=records.list_parties(),
+            taxa=read.list_taxa(),
+            parties=read.list_parties(),
         ),
         400 if errors else 200,
     )
@@ -77,7 +78,7 @@ def search_page():  # type: ignore[no-untyped-def]
 @bp.route("/records/<record_id>")
 def record(record_id: str):  # type: ignore[no-untyped-def]
     """One record, as much of it as the viewer may see; 404 when missing or hidden alike."""
-    projection = records.view_record(current_viewer(), record_id)
+    projection = read.view_record(current_viewer(), record_id)
     return render_template("public/record.html", record=projection)
 
 
@@ -85,7 +86,7 @@ def record(record_id: str):  # type: ignore[no-untyped-def]
 def download(file_id: str):  # type: ignore[no-untyped-def]
     """Download a file through the policy, always as an attachment."""
     viewer = current_viewer()
-    file, path = records.get_file(viewer, file_id, Path(current_app.config["FILES_DIR"]))
+    file, path = read.get_file(viewer, file_id, Path(current_app.config["FILES_DIR"]))
     response = send_file(
         path,
         mimetype=file.media_type,
@@ -107,17 +108,17 @@ def download(file_id: str):  # type: ignore[no-untyped-def]
 @bp.route("/parties")
 def parties():  # type: ignore[no-untyped-def]
     """The Parties, by region, with how many records of each the viewer may see."""
-    counts = records.facet_counts(current_viewer(), RecordFilters())["party_iso"]
-    return render_template("public/parties.html", parties=records.list_parties(), counts=counts)
+    counts = read.facet_counts(current_viewer(), RecordFilters())["party_iso"]
+    return render_template("public/parties.html", parties=read.list_parties(), counts=counts)
 
 
 @bp.route("/parties/<iso>")
 def party(iso: str):  # type: ignore[no-untyped-def]
     """A Party's resources that the viewer may see."""
-    found = records.get_party(iso)
+    found = read.get_party(iso)
     page_number = request.args.get("page", "1")
     page_number = int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10000 else 1
-    page = records.list_records(
+    page = read.list_records(
         current_viewer(), RecordFilters(party=found.iso), page_number, current_app.config["PER_PAGE"]
     )
     return render_template("public/party.html", party=found, page=page)

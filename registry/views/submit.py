@@ -1,7 +1,7 @@
 """A Party's submissions: its start page, the record forms, submitting, withdrawing, the history.
 
-Views are thin: the form is turned into the JSON shape (``forms``), the workflow service
-validates it with the same schemas as import and the API, and the page is re-rendered with
+Views are thin: the form is turned into the JSON shape (``forms``), the record services
+validate it with the same schemas as import and the API, and the page is re-rendered with
 every value and accepted upload kept when something is wrong.
 """
 
@@ -30,7 +30,11 @@ from ..db import rollback, session
 from ..errors import Forbidden, Invalid, NotFound
 from ..messages import localize
 from ..models import MODEL_FOR_TYPE, Record, RescueCentre, Taxon
-from ..services import audit, records, tiers, workflow
+from ..services import audit
+from ..services.records import history as record_history
+from ..services.records import read, tiers, write
+from ..services.records import review as record_review
+from ..services.records import shape as record_shape
 from ..vocab import LANGUAGES, RECORD_TYPES, REGIONS, SCOPES
 from . import forms
 
@@ -72,7 +76,7 @@ def _extraction_deadline() -> float:
 def _record(viewer, record_id: str) -> Record:  # type: ignore[no-untyped-def]
     """A record this viewer keeps (its own Party's, or any for the Secretariat); others are not found
     here, at the cost of a record that does not exist (another Party's record is never loaded)."""
-    return records.get_record(viewer, record_id, "see_history")
+    return read.get_record(viewer, record_id, "see_history")
 
 
 @bp.route("/")
@@ -133,7 +137,7 @@ def _checked(row: dict[str, Any], index: int, errors: dict[str, list[str]]) -> d
 
 def _kept_files(
     values: MultiDict, record: Record | None
-) -> tuple[list[dict[str, Any]], list[workflow.FileEntry], dict[str, list[str]]]:
+) -> tuple[list[dict[str, Any]], list[write.FileEntry], dict[str, list[str]]]:
     """The files the form lists (attached ones and uploads already accepted), for display and saving.
 
     Returns the rows to show, the entries to save and the messages: each file row kept is checked by
@@ -143,7 +147,7 @@ def _kept_files(
     secret = current_app.config["SECRET_KEY"]
     attached = {f.id: f for f in record.files} if record is not None else {}
     rows: list[dict[str, Any]] = []
-    entries: list[workflow.FileEntry] = []
+    entries: list[write.FileEntry] = []
     errors: dict[str, list[str]] = {}
     seen: set[str] = set()
     for index, ref in enumerate(values.getlist("file.ref")):
@@ -175,13 +179,13 @@ def _kept_files(
         clean = _checked(row, len(rows) - 1, errors)
         if clean is not None:
             entries.append(
-                workflow.FileEntry(**clean, file_id=None if staged else ref, upload=staged)  # type: ignore[arg-type]
+                write.FileEntry(**clean, file_id=None if staged else ref, upload=staged)  # type: ignore[arg-type]
             )
     return rows, entries, errors
 
 
 def _accept_uploads(
-    values: MultiDict, rows: list[dict[str, Any]], entries: list[workflow.FileEntry]
+    values: MultiDict, rows: list[dict[str, Any]], entries: list[write.FileEntry]
 ) -> dict[str, list[str]]:
     """Store each new upload that passes the checks and extract its text; refused ones are named with
     the reason (the user's quota of staged uploads full among them).
@@ -213,7 +217,7 @@ def _accept_uploads(
         rows.append(row)
         clean = _checked(row, len(rows) - 1, errors)
         if clean is not None:
-            entries.append(workflow.FileEntry(**clean, upload=staged))
+            entries.append(write.FileEntry(**clean, upload=staged))
     return errors
 
 
@@ -288,7 +292,7 @@ def _render(  # type: ignore[no-untyped-def]
 def _save(viewer, record: Record | None, shape: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
     """Create or save the record from ``shape`` and ``entries``, and submit it if asked.
 
-    Raises Invalid, NotFound or Forbidden as the workflow does.
+    Raises Invalid, NotFound or Forbidden as the record services do.
     """
     try:
         return _save_once(viewer, record, shape, entries, submit)
@@ -301,11 +305,11 @@ def _save(viewer, record: Record | None, shape: dict[str, Any], entries, submit:
 
 def _save_once(viewer, record: Record | None, shape: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
     if record is None:
-        record = workflow.create_record(viewer, shape, entries, _files_dir())
+        record = write.create_record(viewer, shape, entries, _files_dir())
     else:
-        workflow.save_record(viewer, record, shape, entries, _files_dir())
+        write.save_record(viewer, record, shape, entries, _files_dir())
     if submit:
-        workflow.submit(viewer, record)
+        record_review.submit(viewer, record)
     return record
 
 
@@ -370,10 +374,10 @@ def edit(record_id: str):  # type: ignore[no-untyped-def]
     record = _record(viewer, record_id)
     if not policy.can(viewer, "edit", record):
         # Under review (or withdrawn): the Party sees where it stands, and cannot change it.
-        return render_template("submit/status.html", record=record, shape=workflow.working_shape(record))
+        return render_template("submit/status.html", record=record, shape=record_shape.working_shape(record))
     if request.method == "POST":
         return _handle(record.type, record)
-    shape = workflow.working_shape(record)
+    shape = record_shape.working_shape(record)
     values = forms.form_from_shape(shape)
     files = shape.get("files", [])
     values.setlist("file.ref", [f["id"] for f in files])
@@ -390,7 +394,7 @@ def edit(record_id: str):  # type: ignore[no-untyped-def]
 def send(record_id: str):  # type: ignore[no-untyped-def]
     """Submit a draft, returned record or revision to the Secretariat."""
     viewer = current_viewer()
-    workflow.submit(viewer, _record(viewer, record_id))
+    record_review.submit(viewer, _record(viewer, record_id))
     flash(gettext("Submitted to the CITES Secretariat for review."))
     return redirect(url_for("submit.home"))
 
@@ -411,7 +415,7 @@ def withdraw(record_id: str):  # type: ignore[no-untyped-def]
             "submit/withdraw.html", record=record, reason=request.form.get("reason", ""), errors=messages
         )
         return page, 422
-    workflow.withdraw(viewer, record, data["reason"])
+    record_review.withdraw(viewer, record, data["reason"])
     flash(gettext("Withdrawn."))
     return redirect(url_for("submit.home"))
 
@@ -427,7 +431,7 @@ def history(record_id: str):  # type: ignore[no-untyped-def]
     return render_template(
         "submit/history.html",
         record=record,
-        versions=workflow.versions(viewer, record),
+        versions=record_history.versions(viewer, record),
         trail=audit.trail(viewer, record_id=record.id, per_page=200),
         downloads=audit.download_counts(viewer, record),
     )

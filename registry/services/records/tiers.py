@@ -16,13 +16,13 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from .. import policy, search
-from ..db import session
-from ..errors import Forbidden, Invalid
-from ..labels import LABELS
-from ..models import File, Record
-from ..policy import Viewer
-from . import audit
+from ... import policy, search
+from ...db import session
+from ...errors import Forbidden, Invalid
+from ...labels import LABELS
+from ...models import File, Record
+from ...policy import Viewer
+from .. import audit
 
 
 def every_field_tier(record_type: str, stated: dict[str, str] | None) -> dict[str, str]:
@@ -32,7 +32,6 @@ def every_field_tier(record_type: str, stated: dict[str, str] | None) -> dict[st
     """
     stated = stated or {}
     return {g: stated.get(g, policy.DEFAULT_FIELD_TIER) for g in policy.SENSITIVE_FIELDS.get(record_type, {})}
-
 
 
 @dataclass(frozen=True)

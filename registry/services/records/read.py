@@ -11,11 +11,11 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.sql.elements import ColumnElement
 
-from .. import policy
-from ..db import session
-from ..errors import NotFound
-from ..models import File, Party, Record, RecordTranslation, Taxon, looks_like_id, record_taxa
-from ..policy import Projection, Viewer
+from ... import policy
+from ...db import session
+from ...errors import Forbidden, NotFound
+from ...models import File, Party, Record, RecordTranslation, Taxon, looks_like_id, record_taxa
+from ...policy import Projection, Viewer
 
 
 @dataclass(frozen=True)
@@ -221,3 +221,11 @@ def get_party(iso: str) -> Party:
 def list_taxa() -> list[Taxon]:
     """The taxon checklist (reference data: public)."""
     return list(session.scalars(select(Taxon).order_by(Taxon.class_name, Taxon.name)))
+
+
+def require(viewer: Viewer, action: str, record: Record) -> None:
+    """404 unless ``viewer`` sees ``record``; 403 unless it may also do ``action`` to it."""
+    if not policy.can(viewer, "view", record):
+        raise NotFound(record.id)
+    if not policy.can(viewer, action, record):
+        raise Forbidden(action)
