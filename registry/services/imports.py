@@ -6,7 +6,6 @@ files); if anything is wrong nothing is written and every problem is reported.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,13 @@ from sqlalchemy import select
 
 from schemas import load_record
 
-from .. import extract, policy, search, storage
+from .. import extract, policy, storage
 from ..db import session
 from ..errors import Forbidden, Invalid
-from ..models import MODEL_FOR_TYPE, File, Party, Record, RecordTranslation, RescueCentre, Taxon
+from ..models import Party, Record, RescueCentre, Taxon
 from ..policy import Viewer
+from ..uploads import Staged
+from .records import review, write
 
 # Keys an export writes that the server manages: ignored when the same file is imported again.
 _SERVER_MANAGED = ("id", "published_at", "updated_at")
@@ -105,6 +106,8 @@ def _check(viewer: Viewer, payload: Any, base_dir: Path) -> tuple[list[dict[str,
             problems.append(f"{label}: party: {data['party']} is not a CITES Party in the registry.")
         if not policy.can(viewer, "create", data["party"]):
             problems.append(f"{label}: party: you may not create records for this Party.")
+        if data["status"] not in (None, "draft") and not policy.can(viewer, "review_desk"):
+            problems.append(f"{label}: status: only the Secretariat imports records that are not drafts.")
         for name in data["taxa"]:
             if name not in taxa:
                 problems.append(f"{label}: taxa: {name} is not in the taxon checklist.")
@@ -130,43 +133,15 @@ def _check(viewer: Viewer, payload: Any, base_dir: Path) -> tuple[list[dict[str,
     return cleaned, problems
 
 
-def _build(data: dict[str, Any], taxa: dict[str, Taxon], parties: dict[str, Party]) -> Record:
-    """Make the model object for one cleaned record (files and members are attached by the caller)."""
-    model = MODEL_FOR_TYPE[data["type"]]
-    confidentiality = data["confidentiality"]
-    tier = confidentiality.get("level") or policy.DEFAULT_RECORD_TIER.get(data["type"], policy.PUBLIC)
-    status = data["status"] or "published"
-    details = {k: v for k, v in data["details"].items() if k != "members"}
-    party = parties.get(data["party"]) if data["party"] else None
-    record = model(
-        title=data["title"],
-        summary=data["summary"],
-        language=data["language"],
-        party_iso=data["party"],
-        scope=data["scope"],
-        region=party.region if party else data["region"],
-        issuing_bodies=data["issuing_bodies"],
-        year=data["year"],
-        date=data["date"],
-        status=status,
-        tier=tier,
-        peak_tier=tier,
-        confidentiality_rule=confidentiality.get("rule", ""),
-        confidentiality_justification=confidentiality.get("justification", ""),
-        disclosure_date=confidentiality.get("disclosure_date"),
-        field_tiers=dict(confidentiality.get("field_tiers", {})),
-        published_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) if status == "published" else None,
-        **details,
-    )
-    record.translations = [RecordTranslation(**t) for t in data["translations"]]
-    record.taxa = [taxa[name] for name in data["taxa"]]
-    return record
-
-
 def import_records(
     viewer: Viewer, payload: Any, base_dir: Path, files_dir: Path, max_size: int
 ) -> ImportReport:
     """Create every record of ``payload`` (the JSON shape), or none.
+
+    Each record is created as a form creates one (``records.write``) and brought to the status its
+    file states through the review (``records.review.take_in``): a published record has its kept
+    version and its trail, as one published on the desk does. Centres come before the networks that
+    list them, so a network may name a centre of the same file by its ``ref``.
 
     Raises Invalid with ``messages["problems"]`` listing every problem when anything is wrong;
     raises Forbidden when ``viewer`` may not create records at all.
@@ -176,41 +151,42 @@ def import_records(
     cleaned, problems = _check(viewer, payload, base_dir)
     if problems:
         raise Invalid({"problems": problems})
-    taxa = {t.name: t for t in session.scalars(select(Taxon))}
-    parties = {p.iso: p for p in session.scalars(select(Party))}
     stored: list[str] = []
     report = ImportReport()
     try:
         kept_files = _store_files(cleaned, files_dir, max_size, stored)
-        by_ref: dict[str, Record] = {}
-        built: list[tuple[Record, dict[str, Any]]] = []
-        for data, kept in zip(cleaned, kept_files, strict=True):
-            record = _build(data, taxa, parties)
-            for entry, (file, result) in zip(data["files"], kept, strict=True):
-                record.files.append(
-                    File(
-                        title=entry["title"],
-                        language=entry["language"],
-                        tier=entry["tier"],
+        by_ref: dict[str, str] = {}
+        created: dict[int, Record] = {}
+        # Records that list others of this file come after them (a network after its centres).
+        order = sorted(range(len(cleaned)), key=lambda i: bool(cleaned[i]["details"].get("members")))
+        for index in order:
+            data = cleaned[index]
+            members = data["details"].get("members")
+            if members is not None:
+                data["details"]["members"] = [by_ref.get(member, member) for member in members]
+            entries = [
+                write.FileEntry(
+                    language=entry["language"],
+                    tier=entry["tier"],
+                    title=entry["title"],
+                    upload=Staged(
+                        stored_name=file.stored_name,
+                        original_name=entry["resolved"].name,
                         size=file.size,
                         sha256=file.sha256,
                         media_type=file.media_type,
-                        original_name=entry["resolved"].name,
-                        stored_name=file.stored_name,
-                        text=result.text,
-                        text_error=result.error,
-                    )
+                        extracted=result,
+                    ),
                 )
-            session.add(record)
+                for entry, (file, result) in zip(data["files"], kept_files[index], strict=True)
+            ]
+            record = write.create(viewer, data, entries, files_dir)
+            default = "published" if policy.can(viewer, "review_desk") else "draft"
+            review.take_in(viewer, record, data["status"] or default, files_dir)
             if data.get("ref"):
-                by_ref[data["ref"]] = record
-            built.append((record, data))
-        session.flush()
-        for record, data in built:
-            for member in data["details"].get("members", []):
-                record.members.append(by_ref.get(member) or session.get(Record, member))  # type: ignore[attr-defined]
-            report.created.append(record.id)
-            search.enqueue(record.id)
+                by_ref[data["ref"]] = record.id
+            created[index] = record
+        report.created = [created[index].id for index in range(len(cleaned))]
         session.flush()
     except Exception:
         for name in stored:

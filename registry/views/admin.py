@@ -167,10 +167,10 @@ def _review_page(
 ) -> ResponseReturnValue:
     """The review page of ``record``; ``errors`` and ``values`` are keyed by form (return, file:…)."""
     viewer = current_viewer()
-    old = record_history.last_published(record)
-    if old is None and record.status == "published":
-        # Imported records are published without a kept version: the live record is what is published.
-        old = shape.record_shape(record)
+    # A revision replaces the live record, the desk's tier changes since its publication included, so
+    # it is compared with that; anything else with the version last published, if there is one.
+    published = record.status == "published"
+    old = shape.record_shape(record) if published else record_history.last_published(record)
     new = shape.working_shape(record)
     return (
         render_template(

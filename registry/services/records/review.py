@@ -17,7 +17,7 @@ from schemas import load_record
 
 from ... import policy, search
 from ...db import session
-from ...errors import Invalid
+from ...errors import Forbidden, Invalid
 from ...models import Record
 from ...policy import Viewer
 from .. import audit, notices
@@ -71,7 +71,7 @@ def return_to_party(viewer: Viewer, record: Record, comment: str) -> Record:
     return record
 
 
-def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "") -> Record:
+def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "", notify: bool = True) -> Record:
     """Publish a submission (a new record or a revision) and keep the version.
 
     A revision that makes a part of the published record more open (``revision_changes``) is
@@ -140,7 +140,31 @@ def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "") ->
     tiers.log_tier_changes(
         viewer, record, [c for c in lowers if (c.kind, c.key) not in stated_changes], reason=reason
     )
-    notices.published(record)
+    if notify:
+        notices.published(record)
+    return record
+
+
+def take_in(viewer: Viewer, record: Record, status: str, files_dir: Any) -> Record:
+    """Bring a record just created by an import (a draft) to the ``status`` its file states.
+
+    Each status is reached by the step that reaches it on the desk, trail included, so an imported
+    published record has its kept version; no one is e-mailed, as no one submitted or decided
+    anything. Only the Secretariat takes in anything but a draft. Raises Forbidden.
+    """
+    if status == "draft":
+        return record
+    if not policy.can(viewer, "review", record):
+        raise Forbidden("review")
+    if status == "published":
+        record.status = "submitted"
+        return publish(viewer, record, files_dir, notify=False)
+    record.status = status
+    if status == "submitted":
+        record.submitted_at = now()
+    session.flush()
+    steps = {"submitted": "submit", "returned": "return", "withdrawn": "withdraw"}
+    audit.log(viewer, steps[status], record=record)
     return record
 
 

@@ -224,6 +224,12 @@ def create_record(viewer: Viewer, raw: dict[str, Any], files: list[FileEntry], f
         data = load_record({**raw, "status": None})
     except ValidationError as exc:
         raise Invalid(exc.messages) from exc  # type: ignore[arg-type]
+    return create(viewer, data, files, files_dir)
+
+
+def create(viewer: Viewer, data: dict[str, Any], files: list[FileEntry], files_dir: Any) -> Record:
+    """Create a draft from data ``schemas.load_record`` returned: every record starts here, whether
+    a form, the import or the seed brings it. Raises Invalid (messages by field) or Forbidden."""
     if not policy.can(viewer, "create", data["party"]):
         raise Forbidden("create")
     taxa = check_references(viewer, data)
