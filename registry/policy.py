@@ -8,8 +8,9 @@ caller needs:
 * ``can(viewer, action, obj)``: the single-object check;
 * ``visible(select, viewer)``: the same rule as a SQL filter on records;
 * ``tier_of(viewer)``: the tier of the search index the viewer may use;
-* ``project(record, viewer)``: only the fields, files and text the viewer may see, and of the
-  records it shows (a network's members) only those the viewer may see themselves;
+* ``mask(record, viewer)``: which fields, files and text of a record the viewer may see, and
+  which of the records it shows (a network's members); ``services.records.shape.project``
+  applies it;
 * ``audience(tier)``: the viewer who stands for everyone at a tier, for what a tier's index or
   export holds.
 
@@ -19,7 +20,6 @@ tier gives nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy import Select, and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from .errors import NotFound
 from .models import SHOWN_RECORDS, AuditEvent, File, Record
 from .vocab import ROLES, TIERS
 
@@ -55,25 +56,8 @@ DEFAULT_FIELD_TIER = CONFIDENTIAL
 # Contracts are confidential unless the submitter says otherwise.
 DEFAULT_RECORD_TIER = {"agreement": CONFIDENTIAL}
 
-# Actions on a record that only its own Party (while it is not under review) or the Secretariat may take.
+# The statuses in which a Party may change its record (never while the Secretariat reviews it).
 PARTY_EDITABLE_STATUSES = ("draft", "returned")
-ACTIONS = (
-    "view",
-    "download",
-    "create",
-    "edit",
-    "review",
-    "publish",
-    "mark_confidential",
-    "manage_users",
-    "see_extraction_errors",
-    "export",
-    "see_history",
-    "submit",
-    "withdraw",
-    "review_desk",
-    "see_downloaders",
-)
 
 
 class Viewer(Protocol):
@@ -182,17 +166,6 @@ def file_tier(file: File) -> str:
     return strictest(file.tier, file.record.tier)
 
 
-def _can_view(viewer: Viewer | None, record: Record) -> bool:
-    if _role(viewer) == "secretariat" or _own_party(viewer, record.party_iso):
-        return True
-    return record.status == "published" and allows(tier_of(viewer), record.tier)
-
-
-def _keeps(viewer: Viewer | None, record: Record) -> bool:
-    """Whether ``viewer`` holds ``record``'s working material: its own Party or the Secretariat."""
-    return _role(viewer) == "secretariat" or _own_party(viewer, record.party_iso)
-
-
 def _editable(record: Record) -> bool:
     """Whether the Party may change ``record`` now (not while the Secretariat has it under review)."""
     if record.status == "published":
@@ -209,14 +182,7 @@ def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
     if action == "view":
         return isinstance(obj, Record) and _can_view(viewer, obj)
     if action == "download":
-        return (
-            isinstance(obj, File)
-            and _can_view(viewer, obj.record)
-            and allows(tier_for(viewer, obj.record), file_tier(obj))
-            # A file added in a revision waits, like the revision, for publication; one that only old
-            # versions list is history, which only the record's keepers read.
-            and (not (obj.pending or obj.retired) or _keeps(viewer, obj.record))
-        )
+        return isinstance(obj, File) and _can_download(viewer, obj)
     if action == "see_history":
         # Old versions, revisions and the trail of a record: its own Party and the Secretariat.
         return isinstance(obj, Record) and _keeps(viewer, obj)
@@ -256,11 +222,16 @@ def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
     return False
 
 
+# Each rule below is written twice, side by side: for one object in Python (``can``, ``mask``) and
+# as a SQL condition for queries (lists, counts, search re-reads, exports). ``_clause`` is the shape
+# every SQL form shares.
+
+
 def _clause(
     viewer: Viewer | None, open_at: Callable[[tuple[str, ...]], ColumnElement[bool]]
 ) -> ColumnElement[bool]:
-    """The shape every SQL form of the rule shares: the Secretariat sees all, a Party all of its own,
-    everyone else what ``open_at(tiers readable by the viewer)`` allows, and no tier means nothing."""
+    """The Secretariat sees all, a Party all of its own, everyone else what ``open_at(tiers readable
+    by the viewer)`` allows, and no tier means nothing."""
     role = _role(viewer)
     if role == "secretariat":
         return true()
@@ -269,6 +240,16 @@ def _clause(
     if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
         condition = or_(condition, Record.party_iso == viewer.party_iso)  # type: ignore[union-attr]
     return condition
+
+
+# Rule: who sees a record. Its keepers (the Secretariat, its own Party) always; everyone else once
+# it is published, at a tier their role reads.
+
+
+def _can_view(viewer: Viewer | None, record: Record) -> bool:
+    if _keeps(viewer, record):
+        return True
+    return record.status == "published" and allows(tier_of(viewer), record.tier)
 
 
 def _published_in(tiers: tuple[str, ...]) -> ColumnElement[bool]:
@@ -294,6 +275,20 @@ def published_at(select: Select[Any], tier: str | None) -> Select[Any]:
     return select.where(_published_in(tiers) if tiers else false())
 
 
+# Rule: who downloads a file. Whoever sees its record at the file's effective tier; a file added in
+# a revision waits, like the revision, for publication, and one that only old versions list is
+# history: both are the record's keepers' alone. The mask shows the files of the live record, so
+# it leaves out the pending ones for everyone.
+
+
+def _can_download(viewer: Viewer | None, file: File) -> bool:
+    return (
+        _can_view(viewer, file.record)
+        and allows(tier_for(viewer, file.record), file_tier(file))
+        and (not (file.pending or file.retired) or _keeps(viewer, file.record))
+    )
+
+
 def visible_files_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     """The rule of ``can(viewer, "download", file)`` as a SQL condition on ``File`` joined to ``Record``."""
     return _clause(
@@ -304,15 +299,39 @@ def visible_files_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     )
 
 
+# Rule: who keeps a record's working material (old versions, revisions, its trail): its Party and
+# the Secretariat.
+
+
+def _keeps(viewer: Viewer | None, record: Record) -> bool:
+    """Whether ``viewer`` holds ``record``'s working material: its own Party or the Secretariat."""
+    return _role(viewer) == "secretariat" or _own_party(viewer, record.party_iso)
+
+
 def kept_clause(viewer: Viewer | None) -> ColumnElement[bool]:
-    """The rule of ``can(viewer, "see_history", record)`` as a SQL condition on ``Record``: the
-    Secretariat keeps every record, a Party its own, everyone else none."""
+    """The rule of ``can(viewer, "see_history", record)`` as a SQL condition on ``Record``."""
     role = _role(viewer)
     if role == "secretariat":
         return true()
     if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
         return Record.party_iso == viewer.party_iso  # type: ignore[union-attr]
     return false()
+
+
+# Rule: who reads a visible record's translations. They inherit the strictest tier the record ever
+# had (``peak_tier``): a translation made while it was confidential stays so.
+
+
+def _can_read_translations(viewer: Viewer | None, record: Record) -> bool:
+    return allows(tier_for(viewer, record), strictest(record.peak_tier, record.tier))
+
+
+def visible_translations_clause(viewer: Viewer | None) -> ColumnElement[bool]:
+    """The rule of ``_can_read_translations`` as a SQL condition on a visible ``Record``."""
+    return _clause(viewer, lambda tiers: Record.peak_tier.in_(tiers))
+
+
+# Rule: who reads the audit trail (SQL only: entries are only ever read in lists).
 
 
 def visible_audit_clause(viewer: Viewer | None) -> ColumnElement[bool]:
@@ -328,64 +347,24 @@ def visible_audit_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     return false()
 
 
-def visible_translations_clause(viewer: Viewer | None) -> ColumnElement[bool]:
-    """Whether a visible record's translations are visible: they inherit the strictest tier it ever had."""
-    return _clause(viewer, lambda tiers: Record.peak_tier.in_(tiers))
+# What one viewer may see of one record, decided here and applied by ``services.records.shape``.
 
 
 @dataclass(frozen=True)
-class FileView:
-    """What a viewer may know of a file."""
+class Mask:
+    """The parts of one record that one viewer may see.
 
-    id: str
-    title: str
-    language: str
+    ``field_tiers`` holds the sensitive field groups the viewer may see, at their effective tier;
+    ``hidden_details`` the detail attributes of the others; ``files`` the ids of the files shown;
+    ``related`` the ids of the shown records (a network's members) the viewer may see themselves.
+    """
+
     tier: str
-    size: int
-    sha256: str
-    media_type: str
-    original_name: str
-    text_error: str | None = None
-
-
-@dataclass(frozen=True)
-class Projection:
-    """A record as one tier may see it: hidden fields, files and translations are simply absent."""
-
-    id: str
-    type: str
-    title: str
-    summary: str
-    language: str
-    party_iso: str | None
-    scope: str
-    region: str | None
-    issuing_bodies: list[str]
-    year: int | None
-    date: dt.date | None
-    status: str
-    tier: str
-    confidentiality: dict[str, Any]
-    taxa: list[dict[str, Any]]
-    translations: list[dict[str, str]]
-    details: dict[str, Any]
-    files: list[FileView]
-    published_at: dt.datetime | None
-    updated_at: dt.datetime | None
-
-    @property
-    def languages(self) -> list[str]:
-        """Every language this viewer can read the record in: original, translations, files."""
-        found = {
-            self.language,
-            *(t["language"] for t in self.translations),
-            *(f.language for f in self.files),
-        }
-        return sorted(found)
-
-
-class Hidden(LookupError):
-    """The record is not visible at the requested tier."""
+    field_tiers: dict[str, str]
+    hidden_details: frozenset[str]
+    files: frozenset[str]
+    translations: bool
+    related: dict[str, frozenset[str]]
 
 
 def related(record: Record) -> dict[str, list[Record]]:
@@ -398,89 +377,32 @@ def related(record: Record) -> dict[str, list[Record]]:
     return {name: list(getattr(record, name)) for name in SHOWN_RECORDS if name in record.DETAIL_FIELDS}
 
 
-def project(record: Record, viewer: Viewer | None) -> Projection:
-    """Return only what ``viewer`` may see of ``record``, at ``tier_for(viewer, record)``.
+def mask(record: Record, viewer: Viewer | None) -> Mask:
+    """What ``viewer`` may see of ``record``, at ``tier_for(viewer, record)``.
 
-    A related record (a network's member) is shown only if the viewer may see it itself: the
-    container's tier never decides for it. Raises Hidden when the viewer may not see ``record``
-    (callers check ``can`` first).
+    A related record is shown only if the viewer may see it itself: the container's tier never
+    decides for it. Raises NotFound when the viewer may not see ``record`` at all (callers check
+    ``can`` first; one who forgets answers 404, never the record).
     """
     tier = tier_for(viewer, record)
-    if not _can_view(viewer, record) or not allows(tier, record.tier):
-        raise Hidden(record.id)
-    sensitive = SENSITIVE_FIELDS.get(record.type, {})
-    hidden_attrs: set[str] = set()
-    visible_field_tiers: dict[str, str] = {}
-    for group, attrs in sensitive.items():
+    if tier is None or not _can_view(viewer, record) or not allows(tier, record.tier):
+        raise NotFound(record.id)
+    shown: dict[str, str] = {}
+    hidden: set[str] = set()
+    for group, attrs in SENSITIVE_FIELDS.get(record.type, {}).items():
         effective = field_tier(record, group)
         if allows(tier, effective):
-            visible_field_tiers[group] = effective
+            shown[group] = effective
         else:
-            hidden_attrs.update(attrs)
-    details = {k: v for k, v in record.details().items() if k not in hidden_attrs}
-    for name, others in related(record).items():
-        details[name] = [
-            {"id": other.id, "title": other.title, "party_iso": other.party_iso}
-            for other in others
-            if _can_view(viewer, other)
-        ]
-    files = [
-        FileView(
-            id=f.id,
-            title=f.title,
-            language=f.language,
-            tier=file_tier(f),
-            size=f.size,
-            sha256=f.sha256,
-            media_type=f.media_type,
-            original_name=f.original_name,
-            text_error=f.text_error,
-        )
-        for f in record.files
-        if allows(tier, file_tier(f)) and not f.pending
-    ]
-    translations = (
-        [{"language": t.language, "title": t.title, "summary": t.summary} for t in record.translations]
-        if allows(tier, strictest(record.peak_tier, record.tier))
-        else []
-    )
-    return Projection(
-        id=record.id,
-        type=record.type,
-        title=record.title,
-        summary=record.summary,
-        language=record.language,
-        party_iso=record.party_iso,
-        scope=record.scope,
-        region=record.region,
-        issuing_bodies=list(record.issuing_bodies or []),
-        year=record.year,
-        date=record.date,
-        status=record.status,
-        tier=record.tier,
-        confidentiality={
-            "level": record.tier,
-            "rule": record.confidentiality_rule,
-            "justification": record.confidentiality_justification,
-            "disclosure_date": record.disclosure_date,
-            "field_tiers": visible_field_tiers,
+            hidden.update(attrs)
+    return Mask(
+        tier=tier,
+        field_tiers=shown,
+        hidden_details=frozenset(hidden),
+        files=frozenset(f.id for f in record.files if allows(tier, file_tier(f)) and not f.pending),
+        translations=_can_read_translations(viewer, record),
+        related={
+            name: frozenset(other.id for other in others if _can_view(viewer, other))
+            for name, others in related(record).items()
         },
-        taxa=[
-            {
-                "name": t.name,
-                "rank": t.rank,
-                "appendix": t.appendix,
-                "genus": t.genus,
-                "family": t.family,
-                "common_en": t.common_en,
-                "common_fr": t.common_fr,
-                "common_es": t.common_es,
-            }
-            for t in record.taxa
-        ],
-        translations=translations,
-        details=details,
-        files=files,
-        published_at=record.published_at,
-        updated_at=record.updated_at,
     )

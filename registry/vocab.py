@@ -113,3 +113,30 @@ ORGANISATION_TYPES = (
 # The Secretariat is never a role anyone asks for: its accounts are made on the command line.
 REQUESTABLE_ROLES = ("reader", "enforcement", "party")
 ACCESS_REQUEST_STATUSES = ("unverified", "pending", "accepted", "declined")
+
+# What the audit trail records (``services.audit.log``); labelled in ``labels``.
+AUDIT_ACTIONS = (
+    "login",
+    "login_failed",
+    "login_throttled",
+    "create",
+    "edit",
+    "submit",
+    "return",
+    "publish",
+    "withdraw",
+    "tier_change",
+    "download",
+    "call_created",
+    "reminder_sent",
+    "refused",
+    "access_request_accepted",
+    "access_request_declined",
+    "password_set",
+    "totp_enabled",
+    "totp_disabled",
+    "signed_out_everywhere",
+    "user_deactivated",
+    "user_reactivated",
+    "user_expiry",
+)

@@ -6,8 +6,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from registry.models import looks_like_id
-from registry.services.audit import ACTIONS
-from registry.vocab import LANGUAGES, RECORD_TYPES, TIERS
+from registry.vocab import AUDIT_ACTIONS, LANGUAGES, RECORD_TYPES, TIERS
 
 from .fields import Choice, Text
 
@@ -41,7 +40,7 @@ class AuditArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    action = Choice(ACTIONS, load_default=None)
+    action = Choice(AUDIT_ACTIONS, load_default=None)
     party = fields.String(load_default=None, validate=PARTY)
     record = fields.String(load_default=None, validate=_record_id)
     page = fields.Integer(load_default=1, validate=validate.Range(1, 100000))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from registry import policy
 from registry.db import session
 from registry.models import File, Record, User
+from registry.services.records import shape
 from registry.vocab import STATUSES, TIERS
 
 from .conftest import login
@@ -251,7 +252,7 @@ def test_a_record_shows_of_another_only_what_the_viewer_may_see_of_that_one(app)
         mismatches = []
         for role in ROLES:
             viewer = _viewer(role, emails)
-            projection = policy.project(session.get(Record, network_id), viewer)
+            projection = shape.project(session.get(Record, network_id), viewer)
             shown = {m["title"] for m in projection.details["members"]}
             if shown != wanted[role]:
                 mismatches.append(("projection", role, sorted(shown ^ wanted[role])))

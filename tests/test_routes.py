@@ -70,7 +70,7 @@ PARTY_ONLY = {
     "submit.history": ("GET", lambda ids: f"/submit/{ids['record']}/history"),
     "submit.taxa": ("GET", lambda ids: "/submit/taxa.json?q=parrot"),
 }
-POLICY_FUNCTIONS = ("can", "visible", "visible_clause", "published_at", "project", "tier_of", "tier_for")
+POLICY_FUNCTIONS = ("can", "visible", "visible_clause", "published_at", "mask", "tier_of", "tier_for")
 
 
 def _spy_on_policy(monkeypatch) -> list[tuple[str, tuple]]:

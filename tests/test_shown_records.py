@@ -221,9 +221,9 @@ def test_a_party_sees_only_the_members_it_may_see_on_its_own_network(app):
         ids = _french_network()
         network = session.get(Record, ids["French network"])
         france = _user(ids["fr"])
-        shown = {m["title"] for m in policy.project(network, france).details["members"]}
+        shown = {m["title"] for m in shape.project(network, france).details["members"]}
         assert shown == {"Open centre of ZA", "Secret centre of FR"}
-        shown_to_za = {m["title"] for m in policy.project(network, _user(ids["za"])).details["members"]}
+        shown_to_za = {m["title"] for m in shape.project(network, _user(ids["za"])).details["members"]}
         assert shown_to_za == {"Open centre of ZA", "Secret centre of ZA"}
     client = app.test_client()
     login(client, ids["fr"], PASSWORD)

@@ -814,7 +814,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                         mismatches.append(("visible_files_clause", actor, record_id, file.id, want_file))
                 if not wanted:
                     continue
-                view = policy.project(row, viewer)
+                view = shape.project(row, viewer)
                 if view.title != _title(record.title):
                     mismatches.append(("projected title", actor, record_id, view.title))
                 shown = {f.id for f in view.files}

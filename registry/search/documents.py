@@ -11,6 +11,7 @@ from flask_babel import force_locale
 from .. import policy
 from ..labels import VALUE_VOCABULARY, label
 from ..models import SHOWN_RECORDS, Record
+from ..services.records.shape import project
 from ..vocab import LANGUAGES
 from .analysis import PART
 
@@ -44,12 +45,12 @@ def _detail_text(details: dict[str, Any]) -> list[str]:
 def document_for(record: Record, tier: str) -> dict[str, Any] | None:
     """The document of ``record`` in the ``tier`` index, or None when the record does not belong there.
 
-    Only published records visible at ``tier`` are indexed, and only through ``policy.project``:
+    Only published records visible at ``tier`` are indexed, and only through ``records.shape.project``:
     a field, file or translation the tier may not see never reaches its index.
     """
     if record.status != "published" or not policy.allows(tier, record.tier):
         return None
-    view = policy.project(record, policy.audience(tier))
+    view = project(record, policy.audience(tier))
     titles = [view.title, *(t["title"] for t in view.translations)]
     party = record.party if view.party_iso else None
     taxa_text = []

@@ -21,35 +21,11 @@ from ..db import session
 from ..errors import Forbidden, NotFound
 from ..models import AuditEvent, File, Record, User
 from ..policy import Viewer
-from ..vocab import ROLES
+from ..vocab import AUDIT_ACTIONS, ROLES
 from .throttle import Count
 
 # Actions written to the trail (the desk's filter offers these).
-ACTIONS = (
-    "login",
-    "login_failed",
-    "login_throttled",
-    "create",
-    "edit",
-    "submit",
-    "return",
-    "publish",
-    "withdraw",
-    "tier_change",
-    "download",
-    "call_created",
-    "reminder_sent",
-    "refused",
-    "access_request_accepted",
-    "access_request_declined",
-    "password_set",
-    "totp_enabled",
-    "totp_disabled",
-    "signed_out_everywhere",
-    "user_deactivated",
-    "user_reactivated",
-    "user_expiry",
-)
+ACTIONS = AUDIT_ACTIONS
 
 
 @event.listens_for(Session, "before_flush")

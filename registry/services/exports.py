@@ -9,13 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from schemas import dump_projection
-
 from .. import policy, storage
 from ..db import session
 from ..errors import Forbidden
 from ..models import File, Record
 from ..policy import Viewer
+from .records.shape import exported, project
 
 
 def export_records(viewer: Viewer, tier: str, out_path: Path, files_dir: Path) -> int:
@@ -32,8 +31,8 @@ def export_records(viewer: Viewer, tier: str, out_path: Path, files_dir: Path) -
     files_folder = out_path.with_name(out_path.stem + "_files")
     records: list[dict[str, Any]] = []
     for record in session.scalars(stmt):
-        projection = policy.project(record, policy.audience(tier))
-        data = dump_projection(projection)
+        projection = project(record, policy.audience(tier))
+        data = exported(projection)
         for entry, view in zip(data["files"], projection.files, strict=True):
             stored = session.get(File, view.id)
             # Named as a download is: a copy opens in the program of what it is, never of its name.

@@ -18,12 +18,13 @@ from sqlalchemy.orm import selectinload
 from .. import policy, search
 from ..db import session
 from ..models import File, Record
-from ..policy import Projection, Viewer
+from ..policy import Viewer
 from ..search import matching
 from ..search.analysis import WORD, fold, nfc, term
 from ..search.documents import FACET_NAMES
 from ..search.query import parse
 from .records.read import RecordFilters
+from .records.shape import Projection, project
 
 TIME_LIMIT_S = 2.0
 SNIPPET_WORDS = 28
@@ -246,7 +247,7 @@ def _hydrate(viewer: Viewer | None, ids: list[str], wanted: set[str]) -> list[Hi
         record = records.get(record_id)
         if record is None:
             continue
-        view = policy.project(record, viewer)
+        view = project(record, viewer)
         snippet, found = _snippet(view.summary or view.title, wanted)
         visible_files = {f.id: f for f in view.files}
         matched = []

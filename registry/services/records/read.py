@@ -15,7 +15,8 @@ from ... import policy
 from ...db import session
 from ...errors import Forbidden, NotFound
 from ...models import File, Party, Record, RecordTranslation, Taxon, looks_like_id, record_taxa
-from ...policy import Projection, Viewer
+from ...policy import Viewer
+from .shape import Projection, project
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def get_record(viewer: Viewer | None, record_id: str, action: str = "view") -> R
 def view_record(viewer: Viewer | None, record_id: str) -> Projection:
     """What ``viewer`` may see of record ``record_id``. Raises NotFound when missing or hidden."""
     record = _load(viewer, record_id)
-    return policy.project(record, viewer)
+    return project(record, viewer)
 
 
 def _visible_language(viewer: Viewer | None, language: str) -> Any:
@@ -145,7 +146,7 @@ def list_records(viewer: Viewer | None, filters: RecordFilters, page: int = 1, p
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
-    items = [policy.project(r, viewer) for r in rows]
+    items = [project(r, viewer) for r in rows]
     return Page(items=items, total=total, page=page, per_page=per_page)
 
 
@@ -176,7 +177,7 @@ def home_summary(viewer: Viewer | None, latest: int = 6) -> dict[str, Any]:
         "by_type": counts["type"],
         "by_region": counts["region"],
         "parties": len(counts["party_iso"]),
-        "latest": [policy.project(r, viewer) for r in newest],
+        "latest": [project(r, viewer) for r in newest],
     }
 
 
