@@ -180,3 +180,61 @@ def test_export_then_import_round_trips(app, app_factory, runner, tmp_path):
         assert session.scalar(select(func.count()).select_from(File)) == sum(
             len(r["files"]) for r in exported["records"]
         )
+
+
+def test_an_imported_record_is_created_and_published_as_the_desk_does(app, runner, tmp_path):
+    """Issue 12: the import creates through ``records.write`` and publishes through ``records.review``:
+    a published record has its kept version and its trail, a network names a centre of the same file
+    by its ref, and no one is e-mailed for it."""
+    from registry.models import AuditEvent, RecordVersion
+
+    from .factories import make_user
+
+    with app.app_context():
+        # A focal point of the Party: publishing on the desk would e-mail it.
+        make_user("party", "ZA")
+    centre = record_data(type="rescue_centre", title="Coastal rescue centre", ref="centre-1")
+    network = record_data(
+        type="network", title="Coastal network", details={"coordinator": "Office", "members": ["centre-1"]}
+    )
+    draft = record_data(title="Draft protocol", status="draft")
+    # The network comes first in the file: its centre is created before it all the same.
+    (tmp_path / "in.json").write_text(json.dumps({"records": [network, centre, draft]}))
+    result = runner.invoke(args=["import", str(tmp_path / "in.json")])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        by_title = {r.title: r for r in session.scalars(select(Record))}
+        assert [m.title for m in by_title["Coastal network"].members] == ["Coastal rescue centre"]
+        for title in ("Coastal network", "Coastal rescue centre"):
+            record = by_title[title]
+            kept = select(RecordVersion).where(RecordVersion.record_id == record.id)
+            versions = list(session.scalars(kept))
+            assert record.status == "published" and [v.number for v in versions] == [1]
+            assert versions[0].payload["title"] == title
+            actions = session.scalars(select(AuditEvent.action).where(AuditEvent.record_id == record.id))
+            assert sorted(actions) == ["create", "publish"]
+        assert by_title["Draft protocol"].status == "draft"
+        assert session.scalar(select(func.count()).select_from(RecordVersion)) == 2
+    outbox = Path(app.config["MAIL_OUTBOX"])
+    assert not outbox.exists() or list(outbox.iterdir()) == []
+
+
+def test_a_partys_import_stays_a_draft_and_cannot_publish(app, tmp_path):
+    """Only the Secretariat imports records in another status than a draft: a Party's import cannot
+    publish past the review."""
+    from registry.errors import Invalid
+    from registry.services import imports
+
+    from .factories import make_user
+
+    with app.app_context():
+        party = make_user("party", "ZA")
+        files_dir = Path(app.config["FILES_DIR"])
+        with pytest.raises(Invalid) as refused:
+            payload = {"records": [record_data(status="published")]}
+            imports.import_records(party, payload, tmp_path, files_dir, 1 << 20)
+        assert any("status: only the Secretariat" in p for p in refused.value.messages["problems"])
+        without = {k: v for k, v in record_data(title="Party's own").items() if k != "status"}
+        report = imports.import_records(party, {"records": [without]}, tmp_path, files_dir, 1 << 20)
+        (record_id,) = report.created
+        assert session.get(Record, record_id).status == "draft"
