@@ -230,7 +230,7 @@ def index_status_command() -> None:
 @click.command("mail-resend")
 @with_appcontext
 def mail_resend_command() -> None:
-    """Try again to deliver the e-mails kept in MAIL_OUTBOX/failed/; those that fail again stay there."""
+    """Try now to deliver every e-mail not delivered yet (given-up ones too); those that fail stay queued."""
     sent = mail.resend_failed()
     click.echo(f"Resent {sent} e-mail(s).")
 

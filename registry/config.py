@@ -178,6 +178,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAIL_SENDER": os.environ.get("MAIL_SENDER") or "registry@localhost",
         "MAIL_TIMEOUT": _env_number("MAIL_TIMEOUT", float, 10.0),
         "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(home / "outbox"),
+        # "courier": a thread of each worker delivers the queue; "inline": right after commit (tests).
+        "MAIL_DELIVERY": "inline" if env == "testing" else "courier",
     }
     config.update({name: os.environ.get(name) or default for name, default in RATE_LIMIT_SETTINGS.items()})
     config.update(overrides)

@@ -24,6 +24,7 @@ from .models import (
     AuditEvent,
     ContentGeneration,
     IndexJob,
+    QueuedMail,
     RateLimitCounter,
     SignInThrottle,
 )
@@ -38,6 +39,7 @@ UNSHOWN = frozenset(
         AuditEvent,
         ContentGeneration,
         IndexJob,
+        QueuedMail,
         RateLimitCounter,
         SignInThrottle,
     )

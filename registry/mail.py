@@ -1,14 +1,20 @@
-"""E-mail: built when asked for, delivered only once the transaction has committed.
+"""E-mail: written into a delivery queue with the change that sends it, delivered off the request.
 
-With ``MAIL_SERVER`` set a message goes out by SMTP; without it (development, tests) it is
-written as an ``.eml`` file into ``MAIL_OUTBOX``. A message that cannot be delivered never
-fails the request and is never dropped: it is logged and kept in ``MAIL_OUTBOX/failed/``,
-from where ``resend_failed`` (``flask --app registry mail-resend``) tries it again.
+``send`` adds the message to ``mail_queue`` in the current transaction, so it goes out only if the
+change commits, and is never lost once it has. A courier thread of each worker delivers the queue
+(``deliver_due``) and tries a message that failed again with back-off (1 minute, doubling, at most
+6 hours apart) until ``MAX_ATTEMPTS``; a mail server that is down or slow never slows or fails a
+request. Under testing (``MAIL_DELIVERY = "inline"``) the queue is delivered right after commit,
+so a test reads what went out at once.
+
+With ``MAIL_SERVER`` set a message goes out by SMTP; without it (development, tests) it is written
+as an ``.eml`` file into ``MAIL_OUTBOX``. ``resend_failed`` (``flask --app registry mail-resend``)
+tries every undelivered message at once, given up ones included.
 """
 
 from __future__ import annotations
 
-import fcntl
+import datetime as dt
 import os
 import re
 import secrets
@@ -21,16 +27,30 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, make_msgid, parseaddr
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, has_request_context, url_for
+from sqlalchemy import delete, or_, select, update
 
+from . import clock
 from .config import ConfigError
-from .db import after_commit
+from .db import after_commit, commit, rollback, session
+from .models import QueuedMail
 
-FAILED = "failed"
+# A message that failed is tried again after 1 minute, then 2, 4 ... at most 6 hours apart, and given
+# up (kept, shown on the desk's outbox, and tried again by ``mail-resend``) after this many attempts:
+# about three days of a server that is down.
+MAX_ATTEMPTS = 16
+FIRST_RETRY = dt.timedelta(minutes=1)
+LONGEST_WAIT = dt.timedelta(hours=6)
+# A courier owns a message it took this long at most (an SMTP exchange is bounded by MAIL_TIMEOUT).
+LEASE = dt.timedelta(minutes=5)
+# Delivered messages are kept this long for the desk's outbox page, then deleted: they may quote
+# restricted material.
+KEEP_SENT = dt.timedelta(days=30)
+# How often an idle courier looks for messages due again.
+POLL_SECONDS = 30.0
 
 # str.splitlines() and some mail software also end a line at these, not only at CR and LF.
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
@@ -48,6 +68,9 @@ class OutboxMessage:
     subject: str
     body: str
     failed: bool
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,10 @@ def init_app(app: Flask) -> None:
     Raises ConfigError when MAIL_SSL and MAIL_STARTTLS are both set or MAIL_SENDER is not an address.
     """
     _Settings.from_config(app.config)
+    if app.config["MAIL_DELIVERY"] == "courier":
+        # Every worker that serves requests delivers the queue, so a message due again goes out
+        # whichever worker queued it, and after a restart.
+        app.before_request(courier(app).ensure_running)
 
 
 def _settings() -> _Settings:
@@ -111,12 +138,12 @@ def one_line(text: str) -> str:
 
 
 def send(to: str, subject: str, body: str, in_background: bool = False) -> None:
-    """Send a plain-text UTF-8 message to one address once the current transaction commits.
+    """Queue a plain-text UTF-8 message to one address; it goes out once the transaction commits.
 
-    Nothing is sent if the transaction rolls back. Delivery problems are logged and the
-    message is kept in ``MAIL_OUTBOX/failed/``; they never reach the caller. With
-    ``in_background``, an SMTP delivery runs in a thread of its own, so the response does not wait
-    for the server (a password reset must answer as fast whether or not the address has an account).
+    Nothing is sent if the transaction rolls back. Delivery problems are logged and the message is
+    tried again with back-off; they never reach the caller. ``in_background`` hands the message to
+    the courier even under inline delivery, so the response never waits for the server (a password
+    reset must answer as fast whether or not the address has an account).
     Raises ValueError when ``to`` is not one bare address or either ``to`` or ``subject``
     holds a line break (header injection).
     """
@@ -134,11 +161,144 @@ def send(to: str, subject: str, body: str, in_background: bool = False) -> None:
     message["Message-ID"] = make_msgid(domain=parseaddr(settings.sender)[1].rpartition("@")[2])
     # Quoted-printable keeps the message 7-bit clean for relays without 8BITMIME.
     message.set_content(body, charset="utf-8", cte="quoted-printable")
-    deliver = partial(_deliver_or_keep, current_app._get_current_object(), settings, message)
-    if in_background and settings.server is not None:
-        after_commit(threading.Thread(target=deliver, name="mail").start)
+    queued = QueuedMail(
+        recipient=to,
+        subject=subject[:998],
+        message=message.as_bytes(),
+        created_at=clock.utcnow(),
+        attempts=0,
+        next_attempt_at=clock.utcnow(),
+        last_error="",
+    )
+    session.add(queued)
+    app = current_app._get_current_object()
+    inline = current_app.config["MAIL_DELIVERY"] == "inline" or not has_request_context()
+    if inline and not in_background:
+        after_commit(lambda: _deliver_now(app, queued.id))
     else:
-        after_commit(deliver)
+        after_commit(courier(app).wake)
+
+
+def _deliver_now(app: Flask, message_id: int) -> None:
+    """Deliver one message just committed; a failure leaves it queued, and never reaches the caller."""
+    try:
+        deliver_due(ids=[message_id])
+    except Exception:
+        app.logger.exception("Delivering mail %s failed; it stays in the queue", message_id)
+        rollback()
+
+
+def _wait_after(attempts: int) -> dt.timedelta:
+    """How long a message that failed ``attempts`` times waits before its next try."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_WAIT)
+
+
+def deliver_due(ids: list[int] | None = None, everything: bool = False, limit: int = 200) -> int:
+    """Deliver the queued messages that are due (only ``ids``, if given); return how many went.
+
+    Each message is taken with a lease first, so two couriers (workers, nodes) never send it twice;
+    one that fails waits ``_wait_after(attempts)``, and after ``MAX_ATTEMPTS`` is given up. With
+    ``everything``, undelivered messages are tried now, the given-up ones too. Commits.
+    """
+    app = current_app._get_current_object()
+    settings = _settings()
+    now = clock.utcnow()
+    due = select(QueuedMail.id).where(
+        QueuedMail.sent_at.is_(None), or_(QueuedMail.claimed_until.is_(None), QueuedMail.claimed_until < now)
+    )
+    if not everything:
+        due = due.where(QueuedMail.next_attempt_at <= now)
+    if ids is not None:
+        due = due.where(QueuedMail.id.in_(ids))
+    sent = 0
+    for message_id in list(session.scalars(due.order_by(QueuedMail.id).limit(limit))):
+        taken = session.execute(
+            update(QueuedMail)
+            .where(
+                QueuedMail.id == message_id,
+                QueuedMail.sent_at.is_(None),
+                or_(QueuedMail.claimed_until.is_(None), QueuedMail.claimed_until < now),
+            )
+            .values(claimed_until=now + LEASE)
+        )
+        commit()
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        queued = session.get(QueuedMail, message_id)
+        try:
+            _deliver(settings, _parse(queued.message))
+        # Whatever goes wrong, the data is already committed: the message waits for its next try.
+        except Exception as exc:
+            queued.attempts += 1
+            queued.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            given_up = queued.attempts >= MAX_ATTEMPTS
+            queued.next_attempt_at = None if given_up else clock.utcnow() + _wait_after(queued.attempts)
+            app.logger.warning(
+                "Mail to %s not delivered (%s); %s",
+                queued.recipient,
+                exc,
+                "given up" if given_up else f"next try at {queued.next_attempt_at:%Y-%m-%d %H:%M} UTC",
+            )
+        else:
+            queued.sent_at, queued.next_attempt_at = clock.utcnow(), None
+            sent += 1
+        queued.claimed_until = None
+        commit()
+    session.execute(delete(QueuedMail).where(QueuedMail.sent_at < now - KEEP_SENT))
+    commit()
+    return sent
+
+
+class Courier:
+    """The thread of one worker that delivers the queue: woken after a commit that queued mail, and
+    every ``POLL_SECONDS`` for the messages due again. Started in the process that uses it (a
+    thread does not survive a fork)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._stopped = False
+
+    def ensure_running(self) -> None:
+        """Start the thread in this process if it is not running (it looks at the queue at once)."""
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="mail-courier", daemon=True).start()
+
+    def wake(self) -> None:
+        """Have the thread look at the queue now, starting it if need be."""
+        self.ensure_running()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """End the thread after what it is doing (a test's app goes away; a worker exits anyway)."""
+        self._stopped = True
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            try:
+                with self.app.app_context():
+                    deliver_due()
+            except Exception:  # the courier must outlive any one failure (the database restarting)
+                self.app.logger.exception("Delivering the mail queue failed")
+                try:
+                    with self.app.app_context():
+                        rollback()
+                except Exception:
+                    pass
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+
+
+def courier(app: Flask) -> Courier:
+    """The courier of ``app`` (one per process)."""
+    return app.extensions.setdefault("registry.mail_courier", Courier(app))
 
 
 def _deliver(settings: _Settings, message: EmailMessage) -> None:
@@ -160,21 +320,6 @@ def _deliver(settings: _Settings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-def _deliver_or_keep(app: Flask, settings: _Settings, message: EmailMessage) -> None:
-    try:
-        _deliver(settings, message)
-    # Whatever goes wrong, the data is already committed: the request must still succeed.
-    except Exception as exc:
-        try:
-            path = _write(settings.outbox / FAILED, message)
-        except OSError:
-            app.logger.exception(
-                "Mail to %s (%s) not delivered and could not be kept", message["To"], message["Subject"]
-            )
-            return
-        app.logger.warning("Mail to %s not delivered (%s); kept as %s", message["To"], exc, path)
-
-
 def _write(folder: Path, message: EmailMessage) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     # A UTC timestamp first, so that names sort oldest to newest.
@@ -188,69 +333,38 @@ def _write(folder: Path, message: EmailMessage) -> Path:
     return partial_path.replace(folder / name)
 
 
-def _read(fh: Any) -> EmailMessage:
-    return BytesParser(policy=policy.default).parse(fh)  # type: ignore[return-value]
+def _parse(raw: bytes) -> EmailMessage:
+    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
 
 
 def resend_failed() -> int:
-    """Try again to deliver every message kept in ``MAIL_OUTBOX/failed/``; return how many went.
+    """Try now every message not delivered yet, the given-up ones too; return how many went.
 
-    A message that fails again stays there and is logged. Several processes may run this at
-    once: each message is locked while it is tried, so none goes out twice.
+    Several processes may run this at once (and the couriers beside them): each message is taken
+    with a lease while it is tried, so none goes out twice.
     """
-    app = current_app._get_current_object()
-    settings = _settings()
-    sent = 0
-    for path in sorted((settings.outbox / FAILED).glob("*.eml")):
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError:
-            continue
-        with fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            # Another process may have sent and removed it between our open and our lock.
-            if os.fstat(fh.fileno()).st_nlink == 0:
-                continue
-            message = _read(fh)
-            try:
-                _deliver(settings, message)
-            except Exception as exc:
-                app.logger.warning(
-                    "Mail to %s still not delivered (%s); kept as %s", message["To"], exc, path
-                )
-                continue
-            path.unlink()
-            sent += 1
-    return sent
+    return deliver_due(everything=True, limit=10_000)
 
 
 def outbox(limit: int = 200) -> list[OutboxMessage]:
-    """The newest ``limit`` messages of ``MAIL_OUTBOX`` and its ``failed/`` folder, newest first."""
-    folder = _settings().outbox
-    found = [(path, False) for path in folder.glob("*.eml")]
-    found += [(path, True) for path in (folder / FAILED).glob("*.eml")]
-    found.sort(key=lambda item: item[0].name, reverse=True)
+    """The newest ``limit`` messages of the queue, delivered or not, newest first."""
+    rows = session.scalars(select(QueuedMail).order_by(QueuedMail.id.desc()).limit(max(limit, 0)))
     messages = []
-    for path, failed in found[: max(limit, 0)]:
-        try:
-            with path.open("rb") as fh:
-                message = _read(fh)
-        except FileNotFoundError:
-            # Resent and removed since the folder was listed.
-            continue
-        date = message["Date"]
+    for row in rows:
+        message = _parse(row.message)
         text = message.get_body(preferencelist=("plain",))
+        date = message["Date"]
         messages.append(
             OutboxMessage(
-                name=path.name,
+                name=str(row.id),
                 date=date.datetime if date is not None else None,
-                to=str(message["To"] or ""),
+                to=row.recipient,
                 subject=str(message["Subject"] or ""),
                 body=text.get_content() if text is not None else "",
-                failed=failed,
+                failed=row.sent_at is None and row.attempts > 0,
+                attempts=row.attempts,
+                next_attempt_at=row.next_attempt_at,
+                error=row.last_error,
             )
         )
     return messages

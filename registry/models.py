@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -688,3 +689,28 @@ class ContentGeneration(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QueuedMail(Base):
+    """One e-mail in the delivery queue (``registry.mail``), written in the transaction that sent it.
+
+    So a message goes out exactly when its change is durable, survives a restart, and waits here,
+    retried with back-off, while the mail server is down. Its text may quote restricted material:
+    a delivered message is pruned after ``mail.KEEP_SENT``.
+    """
+
+    __tablename__ = "mail_queue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(998))
+    # The whole message as it goes out (headers and quoted-printable body).
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When it is next tried; None once delivered or given up.
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    # A courier that took it owns it until then (so two never send it twice), or until it reports.
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")

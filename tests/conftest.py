@@ -152,9 +152,11 @@ def app_factory(request: pytest.FixtureRequest, backend: str, templates: dict[st
 
 def dispose(application: Flask) -> None:
     """Close an application's searchers and database connections (call outside its app contexts)."""
-    from registry import search
+    from registry import mail, search
     from registry.db import get_engine
 
+    # A password reset hands its message to the mail courier even under testing: end its thread.
+    mail.courier(application).stop()
     with application.app_context():
         search.indexes().close()
         get_engine().dispose()

@@ -484,6 +484,8 @@ def test_the_outbox_shows_mail_newest_first_and_marks_failures(app, people, secr
     assert "first@test.example" in page and "&lt;b&gt;not bold&lt;/b&gt;" in page
     second = page[page.index("Second message") : page.index("First message")]
     assert "Not sent" in second and "Not sent" not in page[page.index("First message") :]
+    # The queue says how often it tried, when it tries next, and what went wrong.
+    assert "Tried 1 time." in second and "Next try:" in second and "Connection" in second
 
 
 def test_disclosures_due_lists_restricted_records_past_their_date(app, secretariat):

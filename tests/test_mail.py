@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
@@ -14,9 +17,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
+from sqlalchemy import select
 
-from registry import mail
-from registry.db import commit, rollback
+from registry import clock, mail
+from registry.db import commit, rollback, session
+from registry.models import QueuedMail
 
 SUBJECT = "Protocole de quarantaine – tortues"
 BODY = "Bonjour,\n\nLe protocole révisé pour les tortues saisies est publié.\nÀ bientôt — le Secrétariat\n"
@@ -164,7 +169,8 @@ def test_without_a_server_messages_land_in_the_outbox(app):
     assert stored.get_content() == BODY
     assert [message.subject for message in listed] == ["Later", SUBJECT]
     oldest = listed[1]
-    assert oldest.name == files[0].name
+    # The listing reads the delivery queue: the same message the file holds.
+    assert oldest.body == stored.get_content()
     assert oldest.to == "focal.point@party.example"
     assert oldest.body == BODY
     assert oldest.date is not None
@@ -180,6 +186,12 @@ def test_outbox_is_limited_to_the_newest(app):
         assert [message.subject for message in mail.outbox(limit=2)] == ["Message 2", "Message 1"]
 
 
+def queued(app: Flask) -> list[QueuedMail]:
+    """Every message of the delivery queue, oldest first."""
+    with app.app_context():
+        return list(session.scalars(select(QueuedMail).order_by(QueuedMail.id)))
+
+
 def test_a_server_that_is_down_keeps_the_message_until_resent(app, smtp, caplog):
     use_smtp(app, smtp)
     add_send_route(app)
@@ -188,7 +200,9 @@ def test_a_server_that_is_down_keeps_the_message_until_resent(app, smtp, caplog)
         response = app.test_client().get("/_test/send")
 
     assert response.status_code == 200
-    assert len(outbox_files(app, failed=True)) == 2
+    waiting = queued(app)
+    assert [(m.sent_at, m.attempts) for m in waiting] == [(None, 1), (None, 1)]
+    assert all("Connection" in m.last_error or "refused" in m.last_error.lower() for m in waiting)
     assert sum("not delivered" in record.getMessage() for record in caplog.records) == 2
     with app.app_context():
         listed = mail.outbox()
@@ -200,12 +214,117 @@ def test_a_server_that_is_down_keeps_the_message_until_resent(app, smtp, caplog)
     with app.app_context():
         assert mail.resend_failed() == 2
         assert mail.resend_failed() == 0
-        assert mail.outbox() == []
+        assert not any(message.failed for message in mail.outbox())
 
     assert sorted(message["Subject"] for message in smtp.inbox.messages) == sorted([SUBJECT, "Second"])
     delivered = next(message for message in smtp.inbox.messages if message["Subject"] == SUBJECT)
     assert delivered["To"] == "focal.point@party.example"
     assert delivered.get_content() == BODY
+
+
+def test_a_failed_message_is_tried_again_with_back_off_then_given_up(app, smtp, monkeypatch):
+    """Issue 12: the queue tries a failed message again 1, 2, 4 ... minutes later (at most 6 hours
+    apart), not before, and after ``MAX_ATTEMPTS`` stops trying until ``mail-resend``."""
+    use_smtp(app, smtp)
+    now = [clock.utcnow()]
+    monkeypatch.setattr(clock, "utcnow", lambda: now[0])
+    with app.app_context():
+        mail.send("focal.point@party.example", SUBJECT, BODY)
+        commit()
+        waits = []
+        for attempt in range(1, mail.MAX_ATTEMPTS):
+            (row,) = session.scalars(select(QueuedMail)).all()
+            assert row.attempts == attempt and row.sent_at is None
+            waits.append(row.next_attempt_at - now[0])
+            now[0] = row.next_attempt_at - dt.timedelta(seconds=1)
+            assert mail.deliver_due() == 0
+            assert session.scalar(select(QueuedMail.attempts)) == attempt  # not tried before it is due
+            now[0] = row.next_attempt_at
+            assert mail.deliver_due() == 0
+        (row,) = session.scalars(select(QueuedMail)).all()
+        assert row.attempts == mail.MAX_ATTEMPTS and row.next_attempt_at is None
+        now[0] += dt.timedelta(days=30)
+        assert mail.deliver_due() == 0 and session.scalar(select(QueuedMail.attempts)) == mail.MAX_ATTEMPTS
+    minutes = [wait.total_seconds() / 60 for wait in waits]
+    assert minutes[:5] == [1, 2, 4, 8, 16] and max(minutes) == 360 and minutes == sorted(minutes)
+    smtp.start()
+    with app.app_context():
+        assert mail.resend_failed() == 1
+    assert [message["Subject"] for message in smtp.inbox.messages] == [SUBJECT]
+
+
+def test_a_delivered_message_is_kept_a_month_then_deleted(app, monkeypatch):
+    use_outbox(app)
+    now = [clock.utcnow()]
+    monkeypatch.setattr(clock, "utcnow", lambda: now[0])
+    with app.app_context():
+        mail.send("focal.point@party.example", SUBJECT, BODY)
+        commit()
+        assert session.scalar(select(QueuedMail.sent_at)) == now[0]
+        now[0] += mail.KEEP_SENT - dt.timedelta(minutes=1)
+        mail.deliver_due()
+        assert len(mail.outbox()) == 1
+        now[0] += dt.timedelta(minutes=2)
+        mail.deliver_due()
+        assert mail.outbox() == []
+
+
+class BlackHole:
+    """A loopback server that accepts connections and never answers: a mail server that hangs."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen()
+        self.port: int = self._socket.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        try:
+            while True:
+                self.accepted.append(self._socket.accept()[0])
+        except OSError:
+            return
+
+    def close(self) -> None:
+        # Shut down first: a bare close leaves the socket listening while a thread waits in accept.
+        self._socket.shutdown(socket.SHUT_RDWR)
+        self._socket.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+def test_a_hanging_mail_server_never_holds_up_the_request(app, smtp):
+    """Issue 12: with the courier (as in production), the request answers while the mail server
+    holds the connection without a word; the message waits in the queue, is tried again once the
+    server gives up, and goes out when a server answers."""
+    hole = BlackHole()
+    try:
+        app.config.update(MAIL_DELIVERY="courier", MAIL_SERVER="127.0.0.1", MAIL_PORT=hole.port)
+        app.config.update(MAIL_TIMEOUT=60)
+        add_send_route(app)
+        response = app.test_client().get("/_test/send")
+        assert response.status_code == 200
+        # The response came back with the messages still queued: nobody waited for the server.
+        assert [(m.sent_at, m.attempts) for m in queued(app)] == [(None, 0), (None, 0)]
+        deadline = time.monotonic() + 10
+        while not hole.accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hole.accepted, "the courier never tried to deliver"
+    finally:
+        hole.close()
+    deadline = time.monotonic() + 20
+    while sum(m.attempts for m in queued(app)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    mail.courier(app).stop()
+    assert [(m.sent_at, m.attempts) for m in queued(app)] == [(None, 1), (None, 1)]
+    smtp.start()
+    use_smtp(app, smtp)
+    with app.app_context():
+        assert mail.resend_failed() == 2
+    assert sorted(message["Subject"] for message in smtp.inbox.messages) == sorted([SUBJECT, "Second"])
 
 
 def test_mail_resend_command_delivers_the_kept_messages(app, smtp, runner):
