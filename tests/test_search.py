@@ -388,7 +388,7 @@ def test_rebuild_equals_incremental(app, runner):
 # Writing an index does not depend on the database: SQLite only.
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_rebuild_writes_the_same_index_in_workers_and_when_it_spills_to_disk(app, monkeypatch):
-    from registry.search import index as tier_index
+    from registry.search import rebuild
 
     with app.app_context():
         # Enough distinct words (with their pairs) that a megabyte of postings does not hold them.
@@ -402,7 +402,7 @@ def test_a_rebuild_writes_the_same_index_in_workers_and_when_it_spills_to_disk(a
             title="Spill check hidden", summary="canaryspill " * 20, confidentiality={"level": "confidential"}
         )
         commit()
-        monkeypatch.setattr(tier_index, "PARALLEL_REBUILD_ABOVE", 10**9)
+        monkeypatch.setattr(rebuild, "PARALLEL_REBUILD_ABOVE", 10**9)
         search.indexes().rebuild(session)
         roomy = _terms()
         # One megabyte: Whoosh sorts the postings into runs on disk and merges them at commit.
@@ -414,7 +414,7 @@ def test_a_rebuild_writes_the_same_index_in_workers_and_when_it_spills_to_disk(a
         spilled = _terms()
         assert runs, "the small memory limit did not make the writers spill"
         # The same, written by one worker process per tier (python -O), spilling too.
-        monkeypatch.setattr(tier_index, "PARALLEL_REBUILD_ABOVE", 0)
+        monkeypatch.setattr(rebuild, "PARALLEL_REBUILD_ABOVE", 0)
         search.indexes().rebuild(session)
         in_workers = _terms()
     assert roomy == spilled == in_workers
@@ -707,12 +707,13 @@ def test_failed_extraction_is_recorded_and_shown_to_the_secretariat(app, tmp_pat
 def test_small_segments_are_merged_after_the_change_is_searchable(app, monkeypatch):
     """Merging ten small segments takes seconds on a large index: other workers see the change first."""
     from registry.search import index as tier_index
+    from registry.search import segments
 
     seen_while_merging = []
     merge_if_due = tier_index.TierIndexes._merge_if_due
 
     def spy(self, tier, writer_timeout):
-        if tier == "public" and tier_index._small_group(self.index(tier)._segments()):
+        if tier == "public" and segments.small_group(self.index(tier)._segments()):
             # Another worker of the node, with its own searchers, while this one is about to merge.
             other = tier_index.TierIndexes(self.root)
             with other.index("public").searcher() as searcher:
@@ -721,11 +722,11 @@ def test_small_segments_are_merged_after_the_change_is_searchable(app, monkeypat
 
     monkeypatch.setattr(tier_index.TierIndexes, "_merge_if_due", spy)
     with app.app_context():
-        ids = [make_record(title=f"Segment probe {i}").id for i in range(tier_index.MERGE_FACTOR + 2)]
-        segments = search.indexes().index("public")._segments()
+        ids = [make_record(title=f"Segment probe {i}").id for i in range(segments.MERGE_FACTOR + 2)]
+        left = search.indexes().index("public")._segments()
     assert seen_while_merging, "no merge happened"
-    assert set(ids[: tier_index.MERGE_FACTOR]) <= seen_while_merging[0]
-    assert len(segments) < tier_index.MERGE_FACTOR
+    assert set(ids[: segments.MERGE_FACTOR]) <= seen_while_merging[0]
+    assert len(left) < segments.MERGE_FACTOR
     assert len(_ids(app, "segment probe")[0]) == len(ids)
 
 

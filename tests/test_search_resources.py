@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from registry import search
+from registry.search import engine, segments
 from registry.search import index as tier_index
-from registry.services import search as search_service
 
 from .factories import import_payload, record_data
 
@@ -48,7 +48,7 @@ def test_searches_from_fresh_threads_keep_open_files_flat(app, runner, monkeypat
     app.extensions.pop("registry.pagecache")
     guard = threading.Lock()
     opened, open_at_once = [], []
-    open_searcher = tier_index._open_searcher
+    open_searcher = segments.open_searcher
 
     def spy_open(ix):
         searcher = open_searcher(ix)
@@ -60,7 +60,7 @@ def test_searches_from_fresh_threads_keep_open_files_flat(app, runner, monkeypat
     in_use: set[int] = set()
     shared: list[int] = []
     holding, release = threading.Event(), threading.Event()
-    collect = search_service._collect
+    collect = engine._collect
 
     def exclusive_collect(indexes, searcher, *args):
         # A Whoosh searcher seeks and reads shared file objects: one search at a time may use it.
@@ -79,8 +79,8 @@ def test_searches_from_fresh_threads_keep_open_files_flat(app, runner, monkeypat
             with guard:
                 in_use.discard(id(searcher))
 
-    monkeypatch.setattr(tier_index, "_open_searcher", spy_open)
-    monkeypatch.setattr(search_service, "_collect", exclusive_collect)
+    monkeypatch.setattr(segments, "open_searcher", spy_open)
+    monkeypatch.setattr(engine, "_collect", exclusive_collect)
     with app.app_context():
         import_payload([record_data(title=f"Lorikeet resource probe {i}") for i in range(5)])
         index_dir = search.indexes().root

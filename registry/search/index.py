@@ -14,11 +14,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import pickle
 import secrets
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,21 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload, undefer
+from sqlalchemy.orm import Session
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, STORED_COLUMN, _lenfield
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.index import LockError
 from whoosh.searching import Searcher
 from whoosh.writing import NO_MERGE
 
 from ..config import REINDEX_MEMORY_MB
-from ..models import File, IndexJob, Record
+from ..models import IndexJob, Record
 from ..vocab import TIERS
+from . import rebuild, segments
 from .analysis import pair_analyzer, text_analyzer, word_analyzer
 from .documents import document_for
 from .suggestions import Suggestions
-from .writer import add_documents, open_writer
 
 # A job id still missing after this long belongs to a transaction that rolled back.
 GAP_PATIENCE_S = 120.0
@@ -97,113 +93,6 @@ class Meta:
         os.replace(temporary, folder / "outbox.json")
 
 
-def _load_records(session: Session, ids: list[str]) -> list[Record]:
-    stmt = select(Record).where(Record.id.in_(ids))
-    return list(session.scalars(stmt.options(selectinload(Record.files).options(undefer(File.text)))))
-
-
-def _in_batches(session: Session, ids: list[str]) -> Iterator[list[Record]]:
-    """The records ``ids`` with their files' text, a batch at a time, read in a session of their own
-    that forgets each batch, so memory stays flat however large the registry."""
-    with Session(bind=session.get_bind()) as reading:
-        for start in range(0, len(ids), REBUILD_BATCH):
-            yield _load_records(reading, ids[start : start + REBUILD_BATCH])
-            reading.expunge_all()
-
-
-def _rewrite_segments_with_deletions(writer, segments):  # type: ignore[no-untyped-def]
-    """A Whoosh merge policy that rewrites every segment holding deleted documents, dropping their terms."""
-    from whoosh.reading import SegmentReader
-
-    kept = []
-    for segment in segments:
-        if segment.has_deletions():
-            reader = SegmentReader(writer.storage, writer.schema, segment)
-            writer.add_reader(reader)
-            reader.close()
-        else:
-            kept.append(segment)
-    return kept
-
-
-MERGE_FACTOR = 10
-
-
-def _small_group(segments: list[Any]) -> list[Any]:
-    """The ten or more segments of the same order of size (never the largest one) due for a merge, or []."""
-    if len(segments) < MERGE_FACTOR:
-        return []
-    largest = max(segments, key=lambda s: s.doc_count_all())
-    levels: dict[int, list[Any]] = {}
-    for segment in segments:
-        if segment is not largest:
-            levels.setdefault(len(str(max(1, segment.doc_count_all()))), []).append(segment)
-    return next((levels[level] for level in sorted(levels) if len(levels[level]) >= MERGE_FACTOR), [])
-
-
-def _merge_small_segments(writer, segments):  # type: ignore[no-untyped-def]
-    """A tiered merge policy: merge ten segments of the same order of size, never the largest one.
-
-    Whoosh's default policy sometimes rewrites a large segment after a one-document commit, which
-    stalls that commit (and readers in the same process) for seconds at 10,000 records. Here a
-    document is rewritten about once per order of magnitude, and most commits merge nothing.
-    """
-    from whoosh.reading import SegmentReader
-
-    group = _small_group(segments)
-    for segment in group:
-        reader = SegmentReader(writer.storage, writer.schema, segment)
-        writer.add_reader(reader)
-        reader.close()
-    return [s for s in segments if s not in group]
-
-
-REBUILD_BATCH = 500
-# Below this many records a rebuild writes the tiers in this process (starting workers costs more).
-PARALLEL_REBUILD_ABOVE = 200
-
-
-class _LocalSinks:
-    """Index writers in this process (small registries)."""
-
-    def __init__(self, folders: dict[str, str], memory_mb: int) -> None:
-        self.writers = {tier: open_writer(folder, memory_mb) for tier, folder in folders.items()}
-
-    def send(self, tier: str, documents: list[dict[str, Any]]) -> None:
-        add_documents(self.writers[tier], documents)
-
-    def finish(self) -> None:
-        for writer in self.writers.values():
-            writer.commit()
-
-
-class _WorkerSinks:
-    """One writer process per tier, fed pickled batches through its standard input."""
-
-    def __init__(self, folders: dict[str, str], memory_mb: int) -> None:
-        root = Path(__file__).resolve().parent.parent.parent
-        env = {**os.environ, "PYTHONPATH": str(root)}
-        self.workers = {
-            tier: subprocess.Popen(
-                [sys.executable, "-O", "-m", "registry.search.build_worker", folder, str(memory_mb)],
-                stdin=subprocess.PIPE,
-                cwd=root,
-                env=env,
-            )
-            for tier, folder in folders.items()
-        }
-
-    def send(self, tier: str, documents: list[dict[str, Any]]) -> None:
-        pickle.dump(documents, self.workers[tier].stdin, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def finish(self) -> None:
-        for worker in self.workers.values():
-            worker.stdin.close()  # type: ignore[union-attr]
-        failed = [tier for tier, worker in self.workers.items() if worker.wait() != 0]
-        if failed:
-            raise RuntimeError(f"the index writer of {', '.join(failed)} failed")
-
-
 @contextmanager
 def _applier_lock(path: Path, wait: float) -> Iterator[bool]:
     """Hold the node's right to apply outbox jobs, waiting up to ``wait`` seconds; yields whether held.
@@ -232,9 +121,6 @@ def _applier_lock(path: Path, wait: float) -> Iterator[bool]:
         os.close(descriptor)
 
 
-# The fields whose lengths scoring reads (BM25 normalises by them).
-_SCORED_FIELDS = ("body", "pairs")
-OPEN_ATTEMPTS = 5
 # Searchers open at once per tier, of every generation: a search waits for one to come free rather
 # than open another, so no number of request threads can run the process out of file descriptors.
 # Searching is pure Python under the GIL, so more would not answer more searches a second.
@@ -242,50 +128,6 @@ SEARCHERS_PER_TIER = 4
 # A search holds its searcher only for its index work, which its time limit cuts at 2 s: waiting
 # longer than this for one means a searcher was never given back, which must fail loudly, not hang.
 LEND_WAIT_S = 30.0
-
-
-def _open_searcher(ix: Any) -> Searcher:
-    """A searcher of ``ix`` with every file it will read already open.
-
-    Whoosh opens a segment's stored-fields and field-length columns only when first read. With
-    separate segment files, a writer in another process may merge that segment and delete its files
-    in between; a file opened before the deletion stays readable (POSIX), one opened after is gone.
-    So the columns are opened here, and a searcher caught by a merge while opening is dropped and
-    opened again on the newer table of contents. Raises the last error if that keeps happening.
-    """
-    for attempt in range(OPEN_ATTEMPTS):
-        searcher = None
-        try:
-            searcher = ix.searcher()
-            for leaf, _base in searcher.reader().leaf_readers():
-                _open_columns(leaf)
-            return searcher
-        except (OSError, _ColumnGone):
-            if searcher is not None:
-                searcher.close()
-            if attempt == OPEN_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
-class _ColumnGone(Exception):
-    """A column file of a segment was deleted before it could be opened."""
-
-
-def _open_columns(leaf: Any) -> None:
-    if leaf.doc_count_all() == 0:
-        return
-    perdoc = leaf._perdoc
-    if perdoc._cached_reader("_stored", STORED_COLUMN) is None:
-        raise _ColumnGone(leaf.segment())
-    for name in _SCORED_FIELDS:
-        # A field no document of the segment has has no length column: nothing to open then.
-        if perdoc.has_column(_lenfield(name)):
-            column = perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN)
-            # Scoring reads a length byte per match; one read of the whole column instead of a file
-            # read per match (same values: a one-byte column, missing tail bytes are the default 0).
-            held = column._dbfile.get(column._basepos, column._count)
-            perdoc._readers[_lenfield(name)] = held + bytes(max(0, column._doccount - len(held)))
 
 
 @dataclass(eq=False)
@@ -394,7 +236,7 @@ class TierIndexes:
             self._opening[tier] = self._opening.get(tier, 0) + 1
         searcher = None
         try:
-            searcher = _open_searcher(generation.ix)
+            searcher = segments.open_searcher(generation.ix)
         finally:
             with self._pool:
                 self._opening[tier] -= 1
@@ -517,7 +359,7 @@ class TierIndexes:
             )
         ).all()
         found = {job_id for job_id, _, _ in rows}
-        records = {r.id: r for r in _load_records(session, sorted({rid for _, rid, _ in rows}))}
+        records = {r.id: r for r in rebuild.load_records(session, sorted({rid for _, rid, _ in rows}))}
         done = True
         applied = []
         for tier, meta in metas.items():
@@ -555,7 +397,7 @@ class TierIndexes:
                     writer.add_document(**document)
                 purge = purge or bool(removed and any(p for _, rid, p in jobs if rid == record_id))
             # Text leaving a tier is rewritten away in the same commit; other merges come after it.
-            writer.commit(mergetype=_rewrite_segments_with_deletions if purge else NO_MERGE)
+            writer.commit(mergetype=segments.rewrite_with_deletions if purge else NO_MERGE)
         except BaseException:
             writer.cancel()
             raise
@@ -568,14 +410,14 @@ class TierIndexes:
         A merge of ten small segments takes up to a few seconds at 10,000 records; done in the
         commit that adds a document, it would delay that document's visibility by as much.
         """
-        if not _small_group(self.index(tier)._segments()):
+        if not segments.small_group(self.index(tier)._segments()):
             return
         try:
             writer = self.index(tier).writer(timeout=writer_timeout, compound=False)
         except LockError:
             return
         try:
-            writer.commit(mergetype=_merge_small_segments)
+            writer.commit(mergetype=segments.merge_small)
         except BaseException:
             writer.cancel()
             raise
@@ -598,24 +440,8 @@ class TierIndexes:
         return self._rebuild(session, tiers, holding=False)
 
     def _rebuild(self, session: Session, tiers: tuple[str, ...], holding: bool) -> dict[str, int]:
-        """Documents are derived here, through the policy, a batch of records at a time; writing the
-        index is CPU-bound pure Python, so for a large registry each tier is written by a worker
-        process fed through a pipe while the next batch is derived."""
-        head = session.scalar(select(func.max(IndexJob.id))) or 0
-        ids = list(session.scalars(select(Record.id).order_by(Record.id)))
         folders = {tier: str(self._new_folder(tier)) for tier in tiers}
-        parallel = (os.cpu_count() or 1) > 1 and len(ids) > PARALLEL_REBUILD_ABOVE
-        sinks = (_WorkerSinks if parallel else _LocalSinks)(folders, self.build_memory_mb)
-        counts = dict.fromkeys(tiers, 0)
-        for records in _in_batches(session, ids):
-            for tier in tiers:
-                documents = [d for d in (document_for(r, tier) for r in records) if d is not None]
-                for document in documents:
-                    # The phrase field reads the body's text: sent once, restored by the writer.
-                    del document["pairs"]
-                sinks.send(tier, documents)
-                counts[tier] += len(documents)
-        sinks.finish()
+        head, counts = rebuild.build(session, folders, self.build_memory_mb)
         for folder in folders.values():
             Meta(through=head).write(Path(folder))
         if holding:
@@ -635,22 +461,4 @@ class TierIndexes:
 
     def status(self, session: Session) -> dict[str, dict[str, list[str]]]:
         """Per tier: records missing from the index, entries without a record, and stale entries."""
-        ids = list(session.scalars(select(Record.id).order_by(Record.id)))
-        expected: dict[str, dict[str, str]] = {tier: {} for tier in TIERS}
-        for records in _in_batches(session, ids):
-            for record in records:
-                for tier in TIERS:
-                    document = document_for(record, tier)
-                    if document is not None:
-                        expected[tier][record.id] = document["digest"]
-        report: dict[str, dict[str, list[str]]] = {}
-        for tier in TIERS:
-            wanted = expected[tier]
-            with self.index(tier).searcher() as searcher:
-                actual = {fields["id"]: fields["digest"] for fields in searcher.all_stored_fields()}
-            report[tier] = {
-                "missing": sorted(set(wanted) - set(actual)),
-                "orphaned": sorted(set(actual) - set(wanted)),
-                "stale": sorted(k for k in set(wanted) & set(actual) if wanted[k] != actual[k]),
-            }
-        return report
+        return rebuild.status(self, session)
