@@ -69,7 +69,6 @@ MESSAGES = (
     N_("Not a CITES Party in the registry."),
     N_("Not in the taxon checklist: %(n)s."),
     N_("%(n)s is not a rescue centre."),
-    N_("A tier can only be raised here."),
     N_("Give the reason (at most 2000 characters)."),
     N_("Only a submitted record can be published."),
     N_("Only a submitted record can be returned."),

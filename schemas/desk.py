@@ -74,8 +74,8 @@ class PublishForm(Schema):
     reason = Text(load_default="", max_length=2000)
 
 
-class RaiseTierForm(Schema):
-    """Make the record, one of its files or one of its sensitive field groups stricter, with a reason.
+class TierChangeForm(Schema):
+    """Give the record, one of its files or one of its sensitive field groups a tier, with a reason.
 
     ``target`` is ``record``, ``file:<file id>`` or ``field:<group>``.
     """

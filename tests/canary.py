@@ -177,7 +177,7 @@ def load_canaries() -> dict[str, str]:
         r.title.split()[0]: r
         for r in session.scalars(select(Record).where(Record.title.like("% member centre, %")))
     }
-    tiers.raise_tier(SYSTEM, members[CONF], "confidential", "The keeper asked for it.")
+    tiers.change_tier(SYSTEM, members[CONF], "confidential", "The keeper asked for it.")
     commit()
     review.withdraw(SYSTEM, members[DRAFT], "Closed.")
     commit()

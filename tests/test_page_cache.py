@@ -73,7 +73,7 @@ def test_a_record_raised_on_another_worker_is_gone_from_every_kept_page(workers)
     assert _kept(first) == kept
     with second.app_context():
         record = session.get(Record, record_id)
-        tiers.raise_tier(policy.SYSTEM, record, "confidential", "The keeper asked for it.")
+        tiers.change_tier(policy.SYSTEM, record, "confidential", "The keeper asked for it.")
         commit()
     assert visitor.get(f"/records/{record_id}").status_code == 404
     for page in pages[1:]:
@@ -192,7 +192,7 @@ def test_workers_of_a_node_share_kept_pages_and_a_change_ends_them_on_every_work
     assert served.status_code == 200 and "Sharedcopy9" in served.get_data(as_text=True)
     assert _kept(second) == 1 and served.headers["Content-Security-Policy"]
     with second.app_context():
-        tiers.raise_tier(policy.SYSTEM, session.get(Record, record_id), "confidential", "The keeper asked.")
+        tiers.change_tier(policy.SYSTEM, session.get(Record, record_id), "confidential", "The keeper asked.")
         commit()
     for app in (first, second):
         assert app.test_client().get(page).status_code == 404

@@ -40,7 +40,7 @@ DESK_ONLY = {
     "admin.publish": ("POST", lambda ids: f"/admin/records/{ids['record']}/publish"),
     "admin.return_": ("POST", lambda ids: f"/admin/records/{ids['record']}/return"),
     "admin.withdraw": ("POST", lambda ids: f"/admin/records/{ids['record']}/withdraw"),
-    "admin.raise_tier": ("POST", lambda ids: f"/admin/records/{ids['record']}/tier"),
+    "admin.change_tier": ("POST", lambda ids: f"/admin/records/{ids['record']}/tier"),
     "admin.audit": ("GET", lambda ids: "/admin/audit"),
     "admin.outbox": ("GET", lambda ids: "/admin/outbox"),
     "admin.disclosures": ("GET", lambda ids: "/admin/disclosures"),

@@ -250,7 +250,7 @@ def test_reclassification_disappears_in_the_same_request_cycle(app):
     assert _ids(app, "reclassification probe")[0] == [record_id]
     client = app.test_client()
     with app.test_request_context():
-        tiers.raise_tier(_user(secretariat.email), session.get(Record, record_id), "confidential", REASON)
+        tiers.change_tier(_user(secretariat.email), session.get(Record, record_id), "confidential", REASON)
         commit()
     assert _ids(app, "reclassification probe")[0] == []
     assert client.get(f"/records/{record_id}").status_code == 404
@@ -264,7 +264,7 @@ def test_stale_refresh_trap_is_avoided(app):
         secretariat = make_user("secretariat")
         with search.indexes().searcher("public") as first:
             assert first.up_to_date()
-            tiers.raise_tier(_user(secretariat.email), session.get(Record, record.id), "registered", REASON)
+            tiers.change_tier(_user(secretariat.email), session.get(Record, record.id), "registered", REASON)
             commit()
             assert not first.up_to_date()
         with search.indexes().searcher("public") as second:
@@ -369,9 +369,9 @@ def test_rebuild_equals_incremental(app, runner):
             confidentiality={"level": "public", "fields": {"address": "public"}},
             details={"facility_type": "zoo", "operator": "Op", "city": "Town", "address": "1 Open Road"},
         )
-        tiers.raise_tier(secretariat, records[0], "confidential", REASON)
-        tiers.raise_tier(secretariat, records[1], "registered", REASON)
-        tiers.raise_tier(secretariat, centre, "registered", REASON, field="address")
+        tiers.change_tier(secretariat, records[0], "confidential", REASON)
+        tiers.change_tier(secretariat, records[1], "registered", REASON)
+        tiers.change_tier(secretariat, centre, "registered", REASON, field="address")
         records[3].title = "Scripted change renamed"
         search.enqueue(records[3].id)
         records[4].status = "withdrawn"
@@ -528,7 +528,7 @@ def test_a_search_waits_for_the_applier_when_text_leaves_a_tier(app):
     try:
         with app.app_context():
             officer = _user(secretariat.email)
-            tiers.raise_tier(officer, session.get(Record, record.id), "confidential", REASON)
+            tiers.change_tier(officer, session.get(Record, record.id), "confidential", REASON)
             _commit_without_applying()
         threading.Timer(0.3, release.set).start()
         ids, results = _ids(app, "wombat")
@@ -740,7 +740,7 @@ def test_a_kept_suggestion_ends_with_the_index_version_it_came_from(app):
     assert _ids(app, "sturgeonfsh")[1].suggestion == "sturgeonfish"
     assert _ids(app, "sturgeonfsh")[1].suggestion == "sturgeonfish"
     with app.test_request_context():
-        tiers.raise_tier(_user(secretariat.email), session.get(Record, record_id), "confidential", REASON)
+        tiers.change_tier(_user(secretariat.email), session.get(Record, record_id), "confidential", REASON)
         commit()
     assert _ids(app, "sturgeonfsh")[1].suggestion is None
     with app.app_context():

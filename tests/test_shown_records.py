@@ -84,7 +84,7 @@ def _shared_with_network() -> dict[str, str]:
 
 
 def _raise(ids: dict[str, str]) -> None:
-    tiers.raise_tier(_user(ids["secretariat"]), session.get(Record, ids["centre"]), "confidential", REASON)
+    tiers.change_tier(_user(ids["secretariat"]), session.get(Record, ids["centre"]), "confidential", REASON)
 
 
 def _withdraw(ids: dict[str, str]) -> None:

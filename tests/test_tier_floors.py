@@ -126,8 +126,8 @@ def test_a_party_cannot_undo_a_tier_the_secretariat_raised_in_a_revision(app, pe
         )
         file_id = record.files[0].id
         desk = _user(people["secretariat"])
-        tiers.raise_tier(desk, record, "registered", "Names officers")
-        tiers.raise_tier(desk, session.get(File, file_id), "confidential", "Names a keeper")
+        tiers.change_tier(desk, record, "registered", "Names officers")
+        tiers.change_tier(desk, session.get(File, file_id), "confidential", "Names a keeper")
         commit()
         party = _user(people["party"])
         with pytest.raises(Invalid) as refused:

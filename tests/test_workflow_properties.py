@@ -675,7 +675,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             expected = Invalid
         else:
             expected = None
-        change = tier_changes.raise_tier if by > 0 else tier_changes.change_tier
+        change = tier_changes.change_tier
 
         def action(viewer):  # type: ignore[no-untyped-def]
             row = session.get(Record, record_id)

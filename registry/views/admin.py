@@ -17,7 +17,7 @@ from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 
-from schemas.desk import AGES, AuditArgs, PublishForm, QueueArgs, RaiseTierForm, ReturnForm, WithdrawForm
+from schemas.desk import AGES, AuditArgs, PublishForm, QueueArgs, ReturnForm, TierChangeForm, WithdrawForm
 
 from .. import mail, policy
 from ..auth import current_viewer
@@ -265,11 +265,8 @@ def withdraw(record_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/records/<record_id>/tier")
-def raise_tier(record_id: str) -> ResponseReturnValue:
-    """Make the record, a file or a sensitive field group stricter, or on purpose more open, with the reason.
-
-    The reason is always required; the endpoint keeps its name from the days it could only raise.
-    """
+def change_tier(record_id: str) -> ResponseReturnValue:
+    """Make the record, a file or a sensitive field group stricter, or on purpose more open, with a reason."""
     viewer = current_viewer()
     record = desk.get_record(viewer, record_id)
     names = ("target", "tier", "reason")
@@ -279,7 +276,7 @@ def raise_tier(record_id: str) -> ResponseReturnValue:
     form = target if any(t.key == target for t in desk.tier_targets(record)) else "record"
     current = next((t.current for t in desk.tier_targets(record) if t.key == target), None)
     try:
-        data = _load_form(RaiseTierForm, names)
+        data = _load_form(TierChangeForm, names)
         desk.change_tier(viewer, record, data["target"], data["tier"], data["reason"])
     except Invalid as exc:
         return _refused(record_id, form, exc, values)

@@ -284,29 +284,16 @@ def opened_with_record(record: Record, tier: str) -> list[TierChange]:
 # Changing a tier on the desk -----------------------------------------------------------------
 
 
-def raise_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, field: str | None = None) -> None:
-    """Make ``obj`` (or its sensitive ``field``) stricter; it takes effect everywhere once committed.
-
-    The Secretariat may raise a tier, never silently lower it. Raises Forbidden for anyone else,
-    Invalid for an unknown tier or field, a tier that is not stricter, or a missing reason.
-    """
-    _set_tier(viewer, obj, tier, reason, field, may_lower=False)
-
-
 def change_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, field: str | None = None) -> None:
-    """Give ``obj`` (or its sensitive ``field``) the tier ``tier``, stricter or more open, with the reason.
+    """Give ``obj`` (or its sensitive ``field``) the tier ``tier``, stricter or more open, with the reason;
+    it takes effect everywhere once committed.
 
     Making a part more open is the Secretariat's deliberate decision, kept in the trail with its
     reason: a file or field never becomes more open than its record, a document that the Party's
-    pending revision adds only stricter (it is the revision's). Raises as ``raise_tier`` does, and
-    Invalid for the tier the part already has or a lowering that these rules refuse.
+    pending revision adds only stricter (it is the revision's). Raises Forbidden for anyone but the
+    Secretariat; Invalid for an unknown tier or field, a missing reason, the tier the part already
+    has, or a lowering that these rules refuse.
     """
-    _set_tier(viewer, obj, tier, reason, field, may_lower=True)
-
-
-def _set_tier(
-    viewer: Viewer, obj: Record | File, tier: str, reason: str, field: str | None, may_lower: bool
-) -> None:
     if not policy.can(viewer, "mark_confidential", obj):
         raise Forbidden("mark_confidential")
     if tier not in policy.allowed_tiers(policy.CONFIDENTIAL):
@@ -323,7 +310,7 @@ def _set_tier(
         current = policy.file_tier(obj) if isinstance(obj, File) else obj.tier
     raised = policy.rank(tier) > policy.rank(current)
     if not raised:
-        _check_lowering(obj, record, field, current, tier, may_lower)
+        _check_lowering(obj, record, field, current, tier)
     opened = opened_with_record(record, tier) if isinstance(obj, Record) and field is None else []
     kind = "field" if field is not None else ("file" if isinstance(obj, File) else "record")
     remember_secretariat_tier(record, kind, field or (obj.id if isinstance(obj, File) else ""), tier)
@@ -354,11 +341,9 @@ def _set_tier(
 
 
 def _check_lowering(
-    obj: Record | File, record: Record, field: str | None, current: str, tier: str, may_lower: bool
+    obj: Record | File, record: Record, field: str | None, current: str, tier: str
 ) -> None:
-    """Raise Invalid unless ``obj`` (or its ``field``) may go from ``current`` down to ``tier`` here."""
-    if not may_lower:
-        raise Invalid({"tier": ["A tier can only be raised here."]})
+    """Raise Invalid unless ``obj`` (or its ``field``) may go from ``current`` down to ``tier``."""
     if tier == current:
         raise Invalid({"tier": [_l("This is its tier already.")]})
     if isinstance(obj, File) and obj.pending:
