@@ -180,6 +180,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(home / "outbox"),
         # "courier": a thread of each worker delivers the queue; "inline": right after commit (tests).
         "MAIL_DELIVERY": "inline" if env == "testing" else "courier",
+        # "applier": a thread of each worker applies index jobs; "inline": right after commit (tests).
+        "INDEX_APPLY": "inline" if env == "testing" else "applier",
     }
     config.update({name: os.environ.get(name) or default for name, default in RATE_LIMIT_SETTINGS.items()})
     config.update(overrides)

@@ -259,6 +259,7 @@ class Courier:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._pid: int | None = None
+        self._thread: threading.Thread | None = None
         self._stopped = False
 
     def ensure_running(self) -> None:
@@ -268,7 +269,8 @@ class Courier:
         with self._lock:
             if self._pid != os.getpid():
                 self._pid = os.getpid()
-                threading.Thread(target=self._run, name="mail-courier", daemon=True).start()
+                self._thread = threading.Thread(target=self._run, name="mail-courier", daemon=True)
+                self._thread.start()
 
     def wake(self) -> None:
         """Have the thread look at the queue now, starting it if need be."""
@@ -279,6 +281,9 @@ class Courier:
         """End the thread after what it is doing (a test's app goes away; a worker exits anyway)."""
         self._stopped = True
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=60)
 
     def _run(self) -> None:
         while not self._stopped:

@@ -158,6 +158,7 @@ def dispose(application: Flask) -> None:
     # A password reset hands its message to the mail courier even under testing: end its thread.
     mail.courier(application).stop()
     with application.app_context():
+        search.indexes().applier.stop()
         search.indexes().close()
         get_engine().dispose()
 

@@ -538,6 +538,40 @@ def test_a_search_waits_for_the_applier_when_text_leaves_a_tier(app):
         other.join()
 
 
+def test_neither_a_commit_nor_a_search_applies_index_jobs_itself(app, monkeypatch):
+    """Issue 12: with the applier (as in production), the commit wakes the node's applier thread and
+    returns, and a search waits for that thread rather than write the index: every application of
+    the outbox happens in the applier, none in the thread that committed or searched."""
+    import threading
+    import time
+
+    from registry.search import index as tier_index
+
+    app.config["INDEX_APPLY"] = "applier"
+    appliers = []
+    catch_up = tier_index.TierIndexes.catch_up
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        appliers.append(threading.current_thread().name)
+        return catch_up(self, *args, **kwargs)
+
+    monkeypatch.setattr(tier_index.TierIndexes, "catch_up", spy)
+    with app.app_context():
+        record = make_record(title="Applier thread probe numbat")
+    deadline = time.monotonic() + 20
+    while _ids(app, "numbat")[0] != [record.id] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _ids(app, "numbat")[0] == [record.id]
+    with app.app_context():
+        withdrawn = session.get(Record, record.id)
+        withdrawn.title = "Applier thread probe renamed"
+        search.enqueue(record.id)
+        session.commit()
+    # The search waits for the applier: the old word is gone from its answer at once.
+    assert _ids(app, "numbat")[0] == []
+    assert appliers and set(appliers) == {"index-applier"}
+
+
 def test_a_searcher_outlives_a_merge_that_deletes_its_segment_files(app):
     """Another worker's merge deletes the files of the segments a searcher holds: still readable."""
     from whoosh import index as whoosh_index

@@ -1,4 +1,5 @@
-"""Full-text search: one Whoosh index per tier (``index.py``), fed from the outbox (``outbox.py``)."""
+"""Full-text search: one Whoosh index per tier (``index.py``), fed from the outbox (``outbox.py``) by
+each worker's applier thread (``applier.py``), searched by ``engine.py``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from .applier import Applier
 from .index import TierIndexes
 from .outbox import dependents, enqueue
 
@@ -16,7 +18,12 @@ def init_app(app: Flask) -> None:
     """Give the application its indexes (one set per ``INDEX_DIR``)."""
     folder = Path(app.config["INDEX_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
-    app.extensions["registry.search"] = TierIndexes(folder, app.config["REINDEX_MEMORY_MB"])
+    indexes = TierIndexes(folder, app.config["REINDEX_MEMORY_MB"])
+    indexes.applier = Applier(app)
+    app.extensions["registry.search"] = indexes
+    if app.config["INDEX_APPLY"] == "applier":
+        # Every worker that serves requests keeps its node's indexes up with the outbox.
+        app.before_request(indexes.applier.ensure_running)
 
 
 def indexes() -> TierIndexes:

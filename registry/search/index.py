@@ -37,14 +37,18 @@ from ..models import IndexJob, Record
 from ..vocab import TIERS
 from . import rebuild, segments
 from .analysis import pair_analyzer, text_analyzer, word_analyzer
+from .applier import Applier
 from .documents import document_for
 from .suggestions import Suggestions
 
 # A job id still missing after this long belongs to a transaction that rolled back.
 GAP_PATIENCE_S = 120.0
 WRITER_TIMEOUT_S = 2.0
-# How long the process that committed a change waits for another applier of the node to finish.
+# How long an applier waits for another applier of the node to finish, and a search for the jobs
+# that take text out of a tier (or for a missing index).
 APPLY_WAIT_S = 30.0
+# How long a search waits for new text committed before it began.
+FRESH_WAIT_S = 1.0
 REBUILD_SWAP_WAIT_S = 600.0
 
 
@@ -158,8 +162,10 @@ class TierIndexes:
         # Every open searcher of each tier, idle or lent, of any generation; and searchers being opened.
         self._held: dict[str, set[Searcher]] = {}
         self._opening: dict[str, int] = {}
-        # Facets and sort keys per immutable segment, filled by the search service.
+        # Facets and sort keys per immutable segment, filled by the engine.
         self.columns: dict[str, list[tuple[Any, str, str]]] = {}
+        # The application's applier thread (``search.init_app``); None for an index object of no app.
+        self.applier: Applier | None = None
         # "Did you mean" words per tier and index version.
         self.suggestions = Suggestions()
 
@@ -302,20 +308,39 @@ class TierIndexes:
         return False
 
     def before_search(self, session: Session) -> None:
-        """Catch up before a search, without doing another applier's work or waiting for it.
+        """Wait, before a search, for the node's applier to apply the jobs committed so far; never
+        apply them here (a search only reads the indexes).
 
-        When another process of the node is applying jobs (the one that committed them, usually),
-        the search reads the index as it is: new text becomes searchable when that applier is done,
-        within a second. Two cases wait for it instead: an index that does not exist yet, and a
-        pending job that takes text out of a tier (a tier raised, a record withdrawn), so that a
-        reclassified record never counts in another worker's results.
+        New text is waited for briefly (``FRESH_WAIT_S``): past that, the search reads the index as
+        it is, and the text becomes searchable when the applier is done. Two cases wait longer
+        (``APPLY_WAIT_S``): an index that does not exist yet, and a pending job that takes text out
+        of a tier (a tier raised, a record withdrawn), so that a reclassified record never counts in
+        anyone's results.
         """
-        if not self.behind(session):
+        head = session.scalar(select(func.max(IndexJob.id))) or 0
+        if not self._behind_of(head):
             return
-        if self.catch_up(session, wait=0):
-            return
-        if self._missing() or self._hiding_pending(session):
-            self.catch_up(session)
+        if self.applier is None:
+            # An index object of no application (a command's, a benchmark's): it applies the jobs itself.
+            self.catch_up(session, wait=0)
+        elif self._missing() or self._hiding_pending(session):
+            self.applier.wait_for(lambda: self._ready(session, head), APPLY_WAIT_S)
+        else:
+            self.applier.wait_for(lambda: not self._behind_of(head), FRESH_WAIT_S)
+
+    def _ready(self, session: Session, head: int) -> bool:
+        return not self._missing() and not self._behind_of(head) and not self._hiding_pending(session)
+
+    def _behind_of(self, head: int) -> bool:
+        """Whether some tier has not applied the jobs up to ``head`` (ids it found missing aside)."""
+        for tier in TIERS:
+            folder = self.folder(tier)
+            if folder is None:
+                return True
+            meta = Meta.read(folder)
+            if meta.through < head or meta.schema != SCHEMA_VERSION:
+                return True
+        return False
 
     def _missing(self) -> bool:
         return any(

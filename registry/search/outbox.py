@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from flask import has_app_context
+from flask import current_app, has_app_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -46,7 +46,10 @@ def enqueue(record_id: str) -> None:
 def _apply_after_commit() -> None:
     from . import indexes
 
-    indexes().catch_up(session)
+    if current_app.config["INDEX_APPLY"] == "inline":
+        indexes().catch_up(session)
+    else:
+        indexes().applier.wake()  # type: ignore[union-attr]
 
 
 @event.listens_for(Session, "before_commit")
