@@ -78,7 +78,7 @@ def login():  # type: ignore[no-untyped-def]
     counted by the throttle before the password is checked, and committed at once so that every
     worker counts it; an account, address or browser that must wait is answered 429 (TooManyAttempts)
     without its password being checked or anything being written. A refusal is answered with 400,
-    which commits nothing at the request boundary: its counts and trail entries commit here.
+    a page the view returns, so the request commits its trail entry like any other.
     """
     form = LoginForm()
     next_url = safe_next(request.values.get("next"))
@@ -106,7 +106,6 @@ def login():  # type: ignore[no-untyped-def]
     if not form.errors:
         form.password.errors.append(gettext("The e-mail address or password is not correct."))
     audit.log_failed_sign_in(email, counts)
-    db.commit()
     return render_template("auth/login.html", form=form, next_url=next_url), 400
 
 
@@ -173,7 +172,6 @@ def totp():  # type: ignore[no-untyped-def]
     if not form.errors:
         form.code.errors.append(second_factor.WRONG_CODE)
     audit.log_failed_sign_in(user.email, counts)
-    db.commit()
     return render_template("auth/totp.html", form=form), 400
 
 

@@ -1,8 +1,11 @@
 """Database engine and session, bound to the Flask application.
 
-The request boundary is the only place that commits (see ``init_app``); services flush.
-Work that must happen only once the data is durable (index jobs, e-mails) is registered
-with ``after_commit`` and runs after a successful commit.
+The request is the unit of work (see ``init_app``): it commits when no exception escaped the
+view, and rolls back when one did, before any error page is rendered. Services flush; views
+never commit or roll back: a view that answers bad input with its form raises
+``errors.Rejected``, so whatever the failed attempt wrote is rolled back before the form is shown
+again. Work that must happen only once the data is durable (waking the index applier and the
+mail courier) is registered with ``after_commit`` and runs after a successful commit.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.globals import app_ctx
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from werkzeug.local import LocalProxy
 
@@ -50,13 +54,23 @@ def make_engine(url: str) -> Engine:
 
 
 def init_app(app: Flask) -> None:
-    """Attach the engine to ``app`` and commit (or roll back) at the end of each request."""
+    """Attach the engine to ``app``; each request commits unless an exception escaped its view."""
     state = _State(make_engine(app.config["DATABASE_URL"]))
     app.extensions["registry.db"] = state
+    handle_user_exception = app.handle_user_exception
+
+    def _roll_back_then_handle(exc: Exception):  # type: ignore[no-untyped-def]
+        # Every exception of a request comes here before its error handler: the attempt's work is
+        # dropped first, so no handler and no later commit can keep any of it.
+        g.registry_failed = True
+        rollback()
+        return handle_user_exception(exc)
+
+    app.handle_user_exception = _roll_back_then_handle  # type: ignore[method-assign]
 
     @app.after_request
     def _commit(response):  # type: ignore[no-untyped-def]
-        if response.status_code < 400:
+        if not g.get("registry_failed"):
             commit()
         return response
 
@@ -90,6 +104,16 @@ def commit() -> None:
     pending = sess.info.pop("after_commit", [])
     for func in pending:
         func()
+
+
+def retry_on_conflict(work: Callable[[], Any]) -> Any:
+    """Run ``work``; if the database refuses it for a unique key another transaction took meanwhile
+    (a form sent twice at once), roll back and run it once more, on what is committed now."""
+    try:
+        return work()
+    except IntegrityError:
+        rollback()
+        return work()
 
 
 def rollback() -> None:

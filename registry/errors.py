@@ -6,6 +6,7 @@ pages or JSON. A record the viewer may not see answers exactly like one that doe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from babel.units import format_unit
@@ -28,6 +29,15 @@ class NotFound(DomainError):
 
 class Forbidden(DomainError):
     """The viewer may see the object but not do this to it."""
+
+
+class Rejected(Exception):
+    """A view's answer to bad input (its form again, with the messages): raised, not returned, so
+    that the request's unit of work rolls back whatever the attempt wrote before it is rendered."""
+
+    def __init__(self, render: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__("rejected")
+        self.render, self.args_, self.kwargs = render, args, kwargs
 
 
 class TooManyAttempts(DomainError):
@@ -124,6 +134,10 @@ def init_app(app: Flask) -> None:
     def _forbidden(_exc: Forbidden):  # type: ignore[no-untyped-def]
         _log_refusal(app, "forbidden")
         return _render(403, gettext("You may not do this."))
+
+    @app.errorhandler(Rejected)
+    def _rejected(exc: Rejected):  # type: ignore[no-untyped-def]
+        return exc.render(*exc.args_, **exc.kwargs)
 
     @app.errorhandler(Invalid)
     def _invalid(exc: Invalid):  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from registry import clock, mail
 from registry.db import commit, rollback, session
+from registry.errors import Invalid, Rejected
 from registry.models import QueuedMail
 
 SUBJECT = "Protocole de quarantaine – tortues"
@@ -85,12 +86,15 @@ def use_outbox(app: Flask) -> None:
     app.config.update(MAIL_SERVER=None)
 
 
-def add_send_route(app: Flask, status: int = 200) -> None:
-    """A view that sends two messages and answers ``status``: the request boundary decides."""
+def add_send_route(app: Flask, status: int = 200, fail: bool = False) -> None:
+    """A view that sends two messages and answers ``status``, or raises when ``fail``: the unit of
+    work commits what a view returned, whatever its status, and rolls back what raised."""
 
     def view() -> tuple[str, int]:
         mail.send("focal.point@party.example", SUBJECT, BODY)
         mail.send("secretariat@cites.example", "Second", "Deux messages, une transaction.")
+        if fail:
+            raise Invalid({"field": ["Refused after the messages were queued."]})
         return "done", status
 
     app.add_url_rule("/_test/send", "test_send", view)
@@ -140,9 +144,10 @@ def test_nothing_goes_out_before_the_commit(app, smtp):
 def test_nothing_goes_out_when_the_transaction_rolls_back(app, smtp):
     smtp.start()
     use_smtp(app, smtp)
-    add_send_route(app, status=400)
+    add_send_route(app, fail=True)
 
     assert app.test_client().get("/_test/send").status_code == 400
+    assert queued(app) == []
     with app.app_context():
         mail.send("focal.point@party.example", SUBJECT, BODY)
         rollback()
@@ -150,6 +155,36 @@ def test_nothing_goes_out_when_the_transaction_rolls_back(app, smtp):
 
     assert smtp.inbox.messages == []
     assert outbox_files(app) == outbox_files(app, failed=True) == []
+
+
+def test_a_view_that_answers_with_an_error_status_still_commits(app, smtp):
+    """Issue 12: the commit follows whether an exception escaped the view, not the status code: a
+    page answered 400 on purpose (a failed sign-in, with its counts and trail) keeps its work."""
+    smtp.start()
+    use_smtp(app, smtp)
+    add_send_route(app, status=400)
+
+    assert app.test_client().get("/_test/send").status_code == 400
+    assert [message["Subject"] for message in smtp.inbox.messages] == [SUBJECT, "Second"]
+
+
+def test_a_form_rejected_by_its_view_keeps_nothing_of_the_attempt(app, smtp):
+    """A view answers bad input by raising ``Rejected``: its form comes back with the status it
+    chose, after the unit of work rolled back what the attempt wrote (here, two queued messages)."""
+    smtp.start()
+    use_smtp(app, smtp)
+
+    def view() -> str:
+        mail.send("focal.point@party.example", SUBJECT, BODY)
+        mail.send("secretariat@cites.example", "Second", "Deux messages, une transaction.")
+        raise Rejected(lambda: ("the form again, with its messages", 422))
+
+    app.add_url_rule("/_test/rejected", "test_rejected", view)
+    response = app.test_client().get("/_test/rejected")
+
+    assert response.status_code == 422
+    assert response.get_data(as_text=True) == "the form again, with its messages"
+    assert queued(app) == [] and smtp.inbox.messages == []
 
 
 def test_without_a_server_messages_land_in_the_outbox(app):

@@ -14,8 +14,7 @@ from flask.typing import ResponseReturnValue
 from schemas.access import REQUEST_FIELDS
 
 from ..auth import current_viewer
-from ..db import rollback
-from ..errors import Invalid, NotFound
+from ..errors import Invalid, NotFound, Rejected
 from ..i18n import current_language
 from ..services import access_requests
 from ..services.records import read
@@ -69,8 +68,7 @@ def request_form() -> ResponseReturnValue:
     try:
         access_requests.submit(current_viewer(), values, current_language())
     except Invalid as exc:
-        rollback()
-        return _form_page(values, exc.messages, 422)
+        raise Rejected(_form_page, values, exc.messages, 422) from exc
     return redirect(url_for("access.sent"), 303)
 
 

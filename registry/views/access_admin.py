@@ -2,7 +2,7 @@
 
 Only for whoever the policy lets manage users; everyone else gets the 404 of a page that does
 not exist, like the rest of ``/admin``. A decision that fails validation comes back with its
-messages by the field, the values kept, and status 422, so the request boundary commits nothing.
+messages by the field, the values kept, and status 422 (raised as ``Rejected``: nothing is committed).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from flask_babel import gettext
 
 from .. import policy
 from ..auth import current_viewer
-from ..db import rollback
-from ..errors import Invalid, NotFound
+from ..errors import Invalid, NotFound, Rejected
 from ..i18n import current_language
 from ..services import access_requests
 from ..vocab import REQUESTABLE_ROLES
@@ -84,8 +83,7 @@ def accept(request_id: int) -> ResponseReturnValue:
     try:
         user = access_requests.accept(viewer, found, values)
     except Invalid as exc:
-        rollback()
-        return _detail_page(request_id, {"accept": exc.messages}, {"accept": values}, 422)
+        raise Rejected(_detail_page, request_id, {"accept": exc.messages}, {"accept": values}, 422) from exc
     flash(gettext("Accepted: an account for %(email)s is made and its owner is invited.", email=user.email))
     return redirect(url_for("access_admin.index"))
 
@@ -99,7 +97,6 @@ def decline(request_id: int) -> ResponseReturnValue:
     try:
         access_requests.decline(viewer, found, values)
     except Invalid as exc:
-        rollback()
-        return _detail_page(request_id, {"decline": exc.messages}, {"decline": values}, 422)
+        raise Rejected(_detail_page, request_id, {"decline": exc.messages}, {"decline": values}, 422) from exc
     flash(gettext("Declined: the requester is told why."))
     return redirect(url_for("access_admin.index"))

@@ -21,8 +21,7 @@ from schemas.desk import AGES, AuditArgs, PublishForm, QueueArgs, ReturnForm, Ti
 
 from .. import mail, policy
 from ..auth import current_viewer
-from ..db import rollback
-from ..errors import Invalid, NotFound
+from ..errors import Invalid, NotFound, Rejected
 from ..labels import label
 from ..models import Record
 from ..services import audit, calls, desk
@@ -204,11 +203,15 @@ def _changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str,
     return [row for row in record_history.changes(_blank(new), new) if row[2] not in ("", [], {})]
 
 
-def _refused(record_id: str, form: str, exc: Invalid, values: dict[str, Any]) -> ResponseReturnValue:
-    """Forget whatever the failed action touched and show the review page again with its messages."""
-    rollback()
-    record = desk.get_record(current_viewer(), record_id)
-    return _review_page(record, errors={form: exc.messages}, values={form: values}, status=422)
+def _refused(record_id: str, form: str, exc: Invalid, values: dict[str, Any]) -> Rejected:
+    """The review page again with its messages, once whatever the failed action touched is rolled back."""
+
+    def page() -> ResponseReturnValue:
+        record = desk.get_record(current_viewer(), record_id)
+        return _review_page(record, errors={form: messages}, values={form: values}, status=422)
+
+    messages = exc.messages
+    return Rejected(page)
 
 
 @bp.get("/records/<record_id>")
@@ -229,7 +232,7 @@ def publish(record_id: str) -> ResponseReturnValue:
             viewer, record, files_dir=Path(current_app.config["FILES_DIR"]), reason=data["reason"]
         )
     except Invalid as exc:
-        return _refused(record_id, "publish", exc, values)
+        raise _refused(record_id, "publish", exc, values) from exc
     flash(gettext("Published: %(title)s", title=record.title))
     return redirect(url_for("admin.queue"))
 
@@ -244,7 +247,7 @@ def return_(record_id: str) -> ResponseReturnValue:
         data = _load_form(ReturnForm, ("comment",))
         record_review.return_to_party(viewer, record, data["comment"])
     except Invalid as exc:
-        return _refused(record_id, "return", exc, values)
+        raise _refused(record_id, "return", exc, values) from exc
     flash(gettext("Returned to the Party: %(title)s", title=record.title))
     return redirect(url_for("admin.queue"))
 
@@ -259,7 +262,7 @@ def withdraw(record_id: str) -> ResponseReturnValue:
         data = _load_form(WithdrawForm, ("reason",))
         record_review.withdraw(viewer, record, data["reason"])
     except Invalid as exc:
-        return _refused(record_id, "withdraw", exc, values)
+        raise _refused(record_id, "withdraw", exc, values) from exc
     flash(gettext("Withdrawn: %(title)s", title=record.title))
     return redirect(url_for("admin.review", record_id=record.id))
 
@@ -279,7 +282,7 @@ def change_tier(record_id: str) -> ResponseReturnValue:
         data = _load_form(TierChangeForm, names)
         desk.change_tier(viewer, record, data["target"], data["tier"], data["reason"])
     except Invalid as exc:
-        return _refused(record_id, form, exc, values)
+        raise _refused(record_id, form, exc, values) from exc
     if policy.rank(data["tier"]) < policy.rank(current):
         flash(gettext("The tier is lowered. It applies everywhere from now on."))
     else:
@@ -346,15 +349,15 @@ def calls_page() -> ResponseReturnValue:
                 )
             created = calls.create_call(viewer, values)
         except Invalid as exc:
-            rollback()
-            errors = exc.messages
-        else:
-            flash(gettext("Call %(notification)s is open.", notification=created.notification))
-            return redirect(url_for("admin.call", call_id=created.id))
-    return (
-        render_template("admin/calls.html", calls=calls.list_calls(viewer), values=values, errors=errors),
-        422 if errors else 200,
-    )
+            raise Rejected(_calls_page, viewer, values, exc.messages) from exc
+        flash(gettext("Call %(notification)s is open.", notification=created.notification))
+        return redirect(url_for("admin.call", call_id=created.id))
+    return _calls_page(viewer, values, errors)
+
+
+def _calls_page(viewer: Any, values: dict[str, str], errors: dict[str, Any]) -> ResponseReturnValue:
+    page = render_template("admin/calls.html", calls=calls.list_calls(viewer), values=values, errors=errors)
+    return page, 422 if errors else 200
 
 
 @bp.get("/calls/<int:call_id>")

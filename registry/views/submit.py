@@ -16,7 +16,6 @@ from flask_babel import gettext
 from flask_login import login_required
 from marshmallow import ValidationError
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
 from schemas import load_record
@@ -26,8 +25,8 @@ from schemas.submit import PartyWithdrawForm
 
 from .. import policy, storage, uploads
 from ..auth import current_viewer
-from ..db import rollback, session
-from ..errors import Forbidden, Invalid, NotFound
+from ..db import retry_on_conflict, session
+from ..errors import Forbidden, Invalid, NotFound, Rejected
 from ..messages import localize
 from ..models import MODEL_FOR_TYPE, Record, RescueCentre, Taxon
 from ..services import audit
@@ -294,13 +293,9 @@ def _save(viewer, record: Record | None, shape: dict[str, Any], entries, submit:
 
     Raises Invalid, NotFound or Forbidden as the record services do.
     """
-    try:
-        return _save_once(viewer, record, shape, entries, submit)
-    except IntegrityError:
-        # Another request saved one of these uploads meanwhile (the form sent twice at once): the
-        # checks, run again on what is committed now, name the file instead of failing here.
-        rollback()
-        return _save_once(viewer, record, shape, entries, submit)
+    # Another request may save one of these uploads meanwhile (the form sent twice at once): the
+    # checks, run again on what is committed then, name the file instead of failing here.
+    return retry_on_conflict(lambda: _save_once(viewer, record, shape, entries, submit))
 
 
 def _save_once(viewer, record: Record | None, shape: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
@@ -344,9 +339,9 @@ def _handle(record_type: str, record: Record | None):  # type: ignore[no-untyped
     try:
         record = _save(viewer, record, shape, entries, values.get("action") == "submit")
     except Invalid as exc:
-        rollback()
         errors.update(forms.field_errors(exc.messages, shape))
-        return _render(record_type, values, rows, errors, record if record and record.id else None, 422)
+        shown = record if record and record.id else None
+        raise Rejected(_render, record_type, values, rows, errors, shown, 422) from exc
     if values.get("action") == "submit":
         flash(gettext("Submitted to the CITES Secretariat for review."))
         return redirect(url_for("submit.home"))

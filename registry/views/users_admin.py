@@ -15,7 +15,7 @@ from flask_babel import gettext
 
 from .. import clock, policy
 from ..auth import current_viewer
-from ..errors import Invalid, NotFound
+from ..errors import Invalid, NotFound, Rejected
 from ..services import accounts
 
 bp = Blueprint("users_admin", __name__, url_prefix="/admin/users")
@@ -50,7 +50,7 @@ def set_active(user_id: int) -> ResponseReturnValue:
     try:
         accounts.set_active(viewer, user, active)
     except Invalid as exc:
-        return _index({user.id: [m for ms in exc.messages.values() for m in ms]}, 422)
+        raise Rejected(_index, {user.id: [m for ms in exc.messages.values() for m in ms]}, 422) from exc
     flash(
         gettext("%(email)s has been reactivated.", email=user.email)
         if active
@@ -74,7 +74,7 @@ def set_expiry(user_id: int) -> ResponseReturnValue:
     try:
         accounts.set_expiry(viewer, user, expires_on)
     except Invalid as exc:
-        return _index({user.id: [m for ms in exc.messages.values() for m in ms]}, 422)
+        raise Rejected(_index, {user.id: [m for ms in exc.messages.values() for m in ms]}, 422) from exc
     flash(
         gettext(
             "The access of %(email)s now ends on %(date)s.", email=user.email, date=expires_on.isoformat()
