@@ -20,7 +20,6 @@ import re
 import secrets
 import smtplib
 import ssl
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -34,6 +33,7 @@ from flask import Flask, current_app, has_request_context, url_for
 from sqlalchemy import delete, or_, select, update
 
 from . import clock
+from .background import WorkerThread
 from .config import ConfigError
 from .db import after_commit, commit, rollback, session
 from .models import QueuedMail
@@ -249,56 +249,15 @@ def deliver_due(ids: list[int] | None = None, everything: bool = False, limit: i
     return sent
 
 
-class Courier:
+class Courier(WorkerThread):
     """The thread of one worker that delivers the queue: woken after a commit that queued mail, and
-    every ``POLL_SECONDS`` for the messages due again. Started in the process that uses it (a
-    thread does not survive a fork)."""
+    every ``POLL_SECONDS`` for the messages due again."""
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._thread: threading.Thread | None = None
-        self._stopped = False
+    name = "mail-courier"
+    poll_seconds = POLL_SECONDS
 
-    def ensure_running(self) -> None:
-        """Start the thread in this process if it is not running (it looks at the queue at once)."""
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._run, name="mail-courier", daemon=True)
-                self._thread.start()
-
-    def wake(self) -> None:
-        """Have the thread look at the queue now, starting it if need be."""
-        self.ensure_running()
-        self._wake.set()
-
-    def stop(self) -> None:
-        """End the thread after what it is doing (a test's app goes away; a worker exits anyway)."""
-        self._stopped = True
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=60)
-
-    def _run(self) -> None:
-        while not self._stopped:
-            try:
-                with self.app.app_context():
-                    deliver_due()
-            except Exception:  # the courier must outlive any one failure (the database restarting)
-                self.app.logger.exception("Delivering the mail queue failed")
-                try:
-                    with self.app.app_context():
-                        rollback()
-                except Exception:
-                    pass
-            self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
+    def work(self) -> None:
+        deliver_due()
 
 
 def courier(app: Flask) -> Courier:
