@@ -132,9 +132,11 @@ LABELS = {
         "shared": _l("Shared"),
         "origin_state": _l("The State of origin"),
     },
+    # What the audit trail records (``vocab.AUDIT_ACTIONS``): one label each, wherever a trail is shown.
     "audit_action": {
         "login": _l("Signed in"),
         "login_failed": _l("Failed sign-in"),
+        "login_throttled": _l("Failed sign-ins: made to wait"),
         "create": _l("Created"),
         "edit": _l("Edited"),
         "submit": _l("Submitted"),
@@ -145,8 +147,16 @@ LABELS = {
         "download": _l("Downloaded a non-public file"),
         "call_created": _l("Call for information created"),
         "reminder_sent": _l("Reminders sent"),
+        "refused": _l("Refused: not allowed"),
         "access_request_accepted": _l("Access request accepted"),
         "access_request_declined": _l("Access request declined"),
+        "password_set": _l("Password set"),
+        "totp_enabled": _l("Second factor enabled"),
+        "totp_disabled": _l("Second factor removed"),
+        "signed_out_everywhere": _l("Signed out everywhere"),
+        "user_deactivated": _l("Account deactivated"),
+        "user_reactivated": _l("Account reactivated"),
+        "user_expiry": _l("Access expiry set"),
     },
     "justification": {
         "law_enforcement": _l("Law-enforcement sensitivity"),

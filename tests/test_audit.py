@@ -211,3 +211,19 @@ def test_only_the_secretariat_reads_who_downloaded_a_partys_files_and_the_party_
         for outsider in (reader, officer, fr):
             with pytest.raises(Forbidden):
                 audit.download_counts(outsider, record)
+
+
+def test_every_audit_action_has_one_label_in_each_language(app):
+    """Issue 12: one label set for the trail, used by the desk and by a Party's history alike."""
+    from flask_babel import force_locale
+
+    from registry.labels import LABELS
+    from registry.vocab import AUDIT_ACTIONS
+
+    assert set(LABELS["audit_action"]) == set(AUDIT_ACTIONS)
+    with app.test_request_context():
+        for language in ("fr", "es"):
+            with force_locale(language):
+                translated = {a: str(LABELS["audit_action"][a]) for a in AUDIT_ACTIONS}
+            with force_locale("en"):
+                assert all(translated[a] != str(LABELS["audit_action"][a]) for a in AUDIT_ACTIONS)

@@ -22,7 +22,7 @@ from schemas.desk import AGES, AuditArgs, PublishForm, QueueArgs, ReturnForm, Ti
 from .. import mail, policy
 from ..auth import current_viewer
 from ..errors import Invalid, NotFound, Rejected
-from ..labels import label
+from ..labels import LABELS, label
 from ..models import Record
 from ..services import audit, calls, desk
 from ..services.records import history as record_history
@@ -35,31 +35,6 @@ from .public import _parse_query
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # Labels of the trail's actions and of a Party's answer to a call.
-ACTION_LABELS = {
-    "login": _l("Signed in"),
-    "login_failed": _l("Failed sign-in"),
-    "login_throttled": _l("Failed sign-ins: made to wait"),
-    "create": _l("Created"),
-    "edit": _l("Edited"),
-    "submit": _l("Submitted"),
-    "return": _l("Returned to the Party"),
-    "publish": _l("Published"),
-    "withdraw": _l("Withdrawn"),
-    "tier_change": _l("Tier changed"),
-    "download": _l("Downloaded"),
-    "call_created": _l("Call created"),
-    "reminder_sent": _l("Reminders sent"),
-    "password_set": _l("Password set"),
-    "totp_enabled": _l("Second factor enabled"),
-    "totp_disabled": _l("Second factor removed"),
-    "signed_out_everywhere": _l("Signed out everywhere"),
-    "user_deactivated": _l("Account deactivated"),
-    "user_reactivated": _l("Account reactivated"),
-    "user_expiry": _l("Access expiry set"),
-    "refused": _l("Refused: not allowed"),
-    "access_request_accepted": _l("Access request accepted"),
-    "access_request_declined": _l("Access request declined"),
-}
 CALL_STATUS_LABELS = {
     "submitted": _l("Answered"),
     "in_progress": _l("In progress"),
@@ -112,7 +87,7 @@ def field_label(path: str) -> str:
 @bp.context_processor
 def _desk_labels() -> dict[str, Any]:
     return {
-        "action_labels": ACTION_LABELS,
+        "action_labels": LABELS["audit_action"],
         "call_status_labels": CALL_STATUS_LABELS,
         "field_label": field_label,
     }
