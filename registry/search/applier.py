@@ -2,7 +2,7 @@
 
 After a commit that wrote index jobs, the request wakes it and returns; it never applies them
 itself (``INDEX_APPLY = "inline"`` under testing applies them right after commit, so a test reads
-its own change at once). A search never writes an index either: when the indexes are behind the
+its own change at once, and a command, whose thread would die with it, does so too). A search never writes an index either: when the indexes are behind the
 outbox it wakes this thread and waits for it (``TierIndexes.before_search``), briefly for new text,
 and longer when a job takes text out of a tier or an index is missing, so that a reclassified record
 never counts in anyone's results. Among the processes of a node one applies at a time (the lock

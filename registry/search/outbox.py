@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -46,7 +46,8 @@ def enqueue(record_id: str) -> None:
 def _apply_after_commit() -> None:
     from . import indexes
 
-    if current_app.config["INDEX_APPLY"] == "inline":
+    # A command applies its own jobs before it exits (its applier thread would die with it).
+    if current_app.config["INDEX_APPLY"] == "inline" or not has_request_context():
         indexes().catch_up(session)
     else:
         indexes().applier.wake()  # type: ignore[union-attr]
