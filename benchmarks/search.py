@@ -372,8 +372,11 @@ def time_queries(run: Callable[[str], object], sequence: list[tuple[str, str]]) 
 
 
 def update_title(app: Flask, record_id: str, title: str) -> float:
-    """Set a record's title with its index job in one transaction; returns the perf_counter before commit."""
-    with app.app_context():
+    """Set a record's title with its index job in one transaction; returns the perf_counter before commit.
+
+    In a request context, as a form's change is made: the commit wakes the worker's applier thread.
+    """
+    with app.test_request_context("/"):
         record = session.get(Record, record_id)
         record.title = title
         search.enqueue(record.id)

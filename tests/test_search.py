@@ -556,7 +556,8 @@ def test_neither_a_commit_nor_a_search_applies_index_jobs_itself(app, monkeypatc
         return catch_up(self, *args, **kwargs)
 
     monkeypatch.setattr(tier_index.TierIndexes, "catch_up", spy)
-    with app.app_context():
+    # Made in a request, as a form makes it (a command applies its own jobs).
+    with app.test_request_context("/"):
         record = make_record(title="Applier thread probe numbat")
     deadline = time.monotonic() + 20
     while _ids(app, "numbat")[0] != [record.id] and time.monotonic() < deadline:

@@ -1,12 +1,13 @@
 """The node's applier: a thread of each worker that applies outbox jobs to the indexes.
 
 After a commit that wrote index jobs, the request wakes it and returns; it never applies them
-itself (``INDEX_APPLY = "inline"`` under testing applies them right after commit, so a test reads
-its own change at once, and a command, whose thread would die with it, does so too). A search never writes an index either: when the indexes are behind the
-outbox it wakes this thread and waits for it (``TierIndexes.before_search``), briefly for new text,
-and longer when a job takes text out of a tier or an index is missing, so that a reclassified record
-never counts in anyone's results. Among the processes of a node one applies at a time (the lock
-file of ``index._applier_lock``); the others' threads find the work done.
+itself. (Under testing, ``INDEX_APPLY = "inline"``, the commit applies them at once, so a test reads
+its own change; so does a command, whose thread would die with it.) A search never writes an index
+either: when the indexes are behind the outbox it wakes this thread and waits for it
+(``TierIndexes.before_search``), briefly for new text, and longer when a job takes text out of a
+tier or an index is missing, so that a reclassified record never counts in anyone's results. Among
+the processes of a node one applies at a time (the lock file of ``index._applier_lock``); the
+others' threads find the work done.
 """
 
 from __future__ import annotations
