@@ -200,6 +200,8 @@ def open_registry(home: Path) -> Flask:
             "RATE_LIMIT_BROWSE": "1000000/minute",
             # As served: the commit wakes the worker's applier thread, which applies the index jobs.
             "INDEX_APPLY": "applier",
+            # Every request searches: the same queries again would otherwise be kept pages (issue 11).
+            "PAGE_CACHE_MB": 0,
         }
     )
 
