@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, get_locale
 
 COOKIE = "lang"
 
 
 def select_locale() -> str:
-    """The viewer's language: ``?lang=``, then the cookie, then the browser's preference, then English."""
+    """The viewer's language: ``?lang=``, then the cookie, then the browser's preference, then English.
+
+    Outside a request (a command, the import) it is English.
+    """
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = request.args.get("lang")
     if chosen in languages:
         g.lang_chosen = chosen

@@ -17,7 +17,6 @@ from . import generation, policy
 from .db import session
 from .i18n import current_language
 from .labels import LABELS, VALUE_VOCABULARY, label
-from .messages import localize
 from .models import Party
 from .storage import extension_for
 
@@ -119,7 +118,6 @@ def init_app(app: Flask) -> None:
         file_size=file_size,
         file_kind=file_kind,
         may=may,
-        localize=localize,
     )
     app.jinja_env.filters["without_bidi"] = without_bidi
     app.jinja_env.trim_blocks = True

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 
+from . import messages  # noqa: F401 - marshmallow's messages, translated, before any schema
 from .common import RecordSchema
 from .types import DETAILS_SCHEMAS, RECORD_SCHEMAS
 
@@ -23,12 +25,12 @@ def load_record(raw: Any) -> dict[str, Any]:
     Raises marshmallow.ValidationError whose ``messages`` name every bad or unknown field.
     """
     if not isinstance(raw, dict):
-        raise ValidationError({"_schema": ["A record must be a JSON object."]})
+        raise ValidationError({"_schema": [_l("A record must be a JSON object.")]})
     record_type = raw.get("type")
     # Only a string can name a type (a list or an object in "type" is reported like any bad type).
     schema_cls = RECORD_SCHEMAS.get(record_type) if isinstance(record_type, str) else None
     if schema_cls is None:
         # The generic schema reports the bad type together with every other problem.
         RecordSchema().load(raw)
-        raise ValidationError({"type": ["Unknown record type."]})
+        raise ValidationError({"type": [_l("Unknown record type.")]})
     return schema_cls().load(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from registry.policy import SENSITIVE_FIELDS
@@ -11,7 +12,7 @@ from registry.vocab import JUSTIFICATIONS, LANGUAGES, RECORD_TYPES, REGIONS, SCO
 
 from .fields import Choice, Line, Lines, Text, Whole
 
-REF = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", error="Use lowercase letters, digits and hyphens.")
+REF = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", error=_l("Use lowercase letters, digits and hyphens."))
 # A record is written in one of the three languages; a language version of its document may also be
 # in another one (a Portuguese original beside the English translation, say): "other".
 OTHER_LANGUAGE = "other"
@@ -34,7 +35,7 @@ class ConfidentialitySchema(Schema):
     # One reason of the short list, or none when everything is public; the Party's own words go in ``rule``.
     justification = fields.String(
         load_default="",
-        validate=validate.OneOf(("", *JUSTIFICATIONS), error="Choose one of the values offered."),
+        validate=validate.OneOf(("", *JUSTIFICATIONS)),
     )
     disclosure_date = fields.Date(load_default=None, allow_none=True)
     field_tiers = fields.Dict(
@@ -86,7 +87,7 @@ class RecordSchema(Schema):
     party = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(r"^[A-Z]{2}$", error="Use a two-letter ISO code."),
+        validate=validate.Regexp(r"^[A-Z]{2}$", error=_l("Use a two-letter ISO code.")),
     )
     scope = Choice(SCOPES, load_default="national")
     region = Choice(REGIONS, load_default=None, allow_none=True)
@@ -106,15 +107,15 @@ class RecordSchema(Schema):
         errors: dict[str, Any] = {}
         scope, party = data.get("scope"), data.get("party")
         if scope == "national" and not party:
-            errors["party"] = ["A national record needs its Party."]
+            errors["party"] = [_l("A national record needs its Party.")]
         if scope == "regional" and not party and not data.get("region"):
-            errors["region"] = ["A regional record without a Party needs its region."]
+            errors["region"] = [_l("A regional record without a Party needs its region.")]
         translations = [t["language"] for t in data.get("translations", [])]
         if data.get("language") in translations or len(set(translations)) != len(translations):
-            errors["translations"] = ["Give each other language once, and not the original language."]
+            errors["translations"] = [_l("Give each other language once, and not the original language.")]
         groups = SENSITIVE_FIELDS.get(data.get("type", ""), {})
         unknown = sorted(set(data.get("confidentiality", {}).get("field_tiers", {})) - set(groups))
         if unknown:
-            errors["confidentiality"] = {"fields": [f"Unknown field: {', '.join(unknown)}."]}
+            errors["confidentiality"] = {"fields": [_l("Unknown field: %(n)s.", n=", ".join(unknown))]}
         if errors:
             raise ValidationError(errors)

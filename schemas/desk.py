@@ -9,6 +9,7 @@ from registry.models import looks_like_id
 from registry.vocab import AUDIT_ACTIONS, LANGUAGES, RECORD_TYPES, TIERS
 
 from .fields import Choice, Text
+from .messages import RANGE
 
 # The queue's age filter: submissions waiting longer than this many days.
 AGES = (7, 30, 90)
@@ -43,7 +44,7 @@ class AuditArgs(Schema):
     action = Choice(AUDIT_ACTIONS, load_default=None)
     party = fields.String(load_default=None, validate=PARTY)
     record = fields.String(load_default=None, validate=_record_id)
-    page = fields.Integer(load_default=1, validate=validate.Range(1, 100000))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 100000, error=RANGE))
 
 
 class ReturnForm(Schema):

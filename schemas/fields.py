@@ -6,7 +6,10 @@ import re
 import unicodedata
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields, validate
+
+from .messages import RANGE
 
 # Control characters other than tab and newline have no place in registry text: the C0 set, DEL and
 # the C1 set (NEL, U+0085, is a line break and is dealt with below).
@@ -24,8 +27,6 @@ _ANY_BREAK = re.compile(r"[\r\x85\u2028\u2029]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # The database's integer columns hold 32 bits; no bound of a number field may reach past them.
 INT_MAX = 2**31 - 1
-# The message of a number out of bounds (``registry.messages`` translates it with its bounds).
-_RANGE = "Enter a number from {min} to {max}."
 
 
 def clean_text(value: str, *, max_length: int, multiline: bool = True, required: bool = False) -> str:
@@ -41,20 +42,24 @@ def clean_text(value: str, *, max_length: int, multiline: bool = True, required:
         value = _LINE_SEPARATORS.sub("\n", value).replace(_PARAGRAPH_SEPARATOR, "\n\n")
     text = unicodedata.normalize("NFC", value).strip()
     if _CONTROL.search(text):
-        raise ValidationError("Contains control characters, which are not allowed.")
+        raise ValidationError([_l("Contains control characters, which are not allowed.")])
     if _SURROGATE.search(text):
-        raise ValidationError("Contains characters that are not valid text.")
+        raise ValidationError([_l("Contains characters that are not valid text.")])
     if not multiline and _ANY_BREAK.search(text):
         raise ValidationError(
-            "Contains an invisible line or paragraph separator (often pasted from a word processor): "
-            "type the text on one line."
+            [
+                _l(
+                    "Contains an invisible line or paragraph separator (often pasted from a word processor): "
+                    "type the text on one line."
+                )
+            ]
         )
     if not multiline and "\n" in text:
-        raise ValidationError("Must be a single line.")
+        raise ValidationError([_l("Must be a single line.")])
     if len(text) > max_length:
-        raise ValidationError(f"Must be at most {max_length} characters long.")
+        raise ValidationError([_l("Must be at most %(n)s characters long.", n=max_length)])
     if required and not text:
-        raise ValidationError("Must not be empty.")
+        raise ValidationError([_l("Must not be empty.")])
     return text
 
 
@@ -101,7 +106,7 @@ class Email(Text):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if text:
-            validate.Email(error="Not a valid email address.")(text)
+            validate.Email()(text)
         return text
 
 
@@ -109,12 +114,12 @@ def Whole(minimum: int, maximum: int, **kwargs: Any) -> fields.Integer:  # noqa:
     """A whole number from ``minimum`` to ``maximum`` (which must fit the database's integer columns)."""
     if not -INT_MAX <= minimum <= maximum <= INT_MAX:
         raise ValueError("the bounds of a whole number must fit a 32-bit integer column")
-    return fields.Integer(validate=validate.Range(minimum, maximum, error=_RANGE), **kwargs)
+    return fields.Integer(validate=validate.Range(minimum, maximum, error=RANGE), **kwargs)
 
 
 def Between(minimum: float, maximum: float, **kwargs: Any) -> fields.Float:  # noqa: N802
     """A number from ``minimum`` to ``maximum`` (never NaN or infinite)."""
-    return fields.Float(validate=validate.Range(minimum, maximum, error=_RANGE), **kwargs)
+    return fields.Float(validate=validate.Range(minimum, maximum, error=RANGE), **kwargs)
 
 
 def Choice(choices: tuple[str, ...], **kwargs: Any) -> fields.String:  # noqa: N802
@@ -137,4 +142,4 @@ def Lines(**kwargs: Any) -> fields.List:  # noqa: N802
 def distinct(values: list[Any]) -> None:
     """Refuse a list in which a value repeats."""
     if len(set(values)) != len(values):
-        raise ValidationError("Values must not repeat.")
+        raise ValidationError([_l("Values must not repeat.")])

@@ -8,6 +8,7 @@ from registry.vocab import RECORD_TYPES, REGIONS
 
 from .common import FILE_LANGUAGES
 from .fields import Choice, Line, Text
+from .messages import RANGE
 
 
 class BrowseArgs(Schema):
@@ -22,8 +23,8 @@ class BrowseArgs(Schema):
     # A record is readable in a language through its text, a translation or a file; files may be "other".
     language = Choice(FILE_LANGUAGES, load_default=None)
     taxon = Line(load_default=None, max_length=200)
-    year = fields.Integer(load_default=None, validate=validate.Range(1950, 2100))
-    page = fields.Integer(load_default=1, validate=validate.Range(1, 10000))
+    year = fields.Integer(load_default=None, validate=validate.Range(1950, 2100, error=RANGE))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 10000, error=RANGE))
 
 
 class SearchArgs(BrowseArgs):
@@ -31,7 +32,7 @@ class SearchArgs(BrowseArgs):
 
     q = Text(load_default="", max_length=500, multiline=False)
     sort = Choice(("relevance", "date"), load_default="relevance")
-    page = fields.Integer(load_default=1, validate=validate.Range(1, 500))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 500, error=RANGE))
 
 
 class TaxonQueryArgs(Schema):

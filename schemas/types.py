@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from registry.vocab import (
@@ -39,7 +40,7 @@ class ActionPlanDetails(Schema):
     def _period(self, data: dict, **_kwargs: object) -> None:
         start, end = data.get("period_start"), data.get("period_end")
         if start and end and end < start:
-            raise ValidationError("The period cannot end before it starts.", "period_end")
+            raise ValidationError([_l("The period cannot end before it starts.")], "period_end")
 
 
 class ProtocolDetails(Schema):
@@ -139,7 +140,7 @@ class AgreementDetails(Schema):
     def _dates(self, data: dict, **_kwargs: object) -> None:
         start, end = data.get("start_date"), data.get("end_date")
         if start and end and end < start:
-            raise ValidationError("The agreement cannot end before it starts.", "end_date")
+            raise ValidationError([_l("The agreement cannot end before it starts.")], "end_date")
 
 
 DETAILS_SCHEMAS: dict[str, type[Schema]] = {

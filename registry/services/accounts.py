@@ -9,12 +9,12 @@ import unicodedata
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from .. import clock, policy
 from ..db import session
 from ..errors import Forbidden, Invalid, NotFound
-from ..messages import N_
 from ..models import Party, User
 from ..policy import Viewer
 from ..vocab import ROLES
@@ -126,7 +126,7 @@ def change_password(user: User, current: str, new: str) -> None:
     try:
         _hasher().verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
-        raise Invalid({"current_password": [N_("The current password is not correct.")]}) from None
+        raise Invalid({"current_password": [_l("The current password is not correct.")]}) from None
     choose_password(user, new, field="new_password")
 
 
@@ -147,7 +147,7 @@ def set_active(viewer: Viewer, user: User, active: bool) -> None:
     if not policy.can(viewer, "manage_users"):
         raise Forbidden("manage_users")
     if not active and getattr(viewer, "id", None) == user.id:
-        raise Invalid({"active": [N_("You cannot deactivate your own account.")]})
+        raise Invalid({"active": [_l("You cannot deactivate your own account.")]})
     user.active = active
     if not active:
         rotate_nonce(user)
@@ -163,9 +163,9 @@ def set_expiry(viewer: Viewer, user: User, expires_on: dt.date | None) -> None:
     if not policy.can(viewer, "manage_users"):
         raise Forbidden("manage_users")
     if getattr(viewer, "id", None) == user.id:
-        raise Invalid({"expires_on": [N_("You cannot set an expiry on your own account.")]})
+        raise Invalid({"expires_on": [_l("You cannot set an expiry on your own account.")]})
     if expires_on is not None and expires_on <= clock.utcnow().date():
-        raise Invalid({"expires_on": [N_("Choose a date after today.")]})
+        raise Invalid({"expires_on": [_l("Choose a date after today.")]})
     user.expires_at = dt.datetime.combine(expires_on, dt.time()) if expires_on else None
     session.flush()
     expiry = expires_on.isoformat() if expires_on else None

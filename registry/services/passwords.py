@@ -18,18 +18,18 @@ import unicodedata
 from functools import cache
 from pathlib import Path
 
-from ..messages import N_
+from flask_babel import lazy_gettext as _l
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1000
 COMMON_LIST = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
 
-TOO_SHORT = N_("Use at least 12 characters.")
-TOO_LONG = N_("Use at most 1000 characters.")
-TOO_COMMON = N_(
+TOO_SHORT = _l("Use at least 12 characters.")
+TOO_LONG = _l("Use at most 1000 characters.")
+TOO_COMMON = _l(
     "This password is too common: it is on a list of passwords known to attackers. Choose another."
 )
-OWN_NAME = N_("Do not use your e-mail address or your name as your password.")
+OWN_NAME = _l("Do not use your e-mail address or your name as your password.")
 
 
 def _fold(text: str) -> str:

@@ -14,17 +14,17 @@ import io
 
 import pyotp
 import segno
+from flask_babel import lazy_gettext as _l
 
 from .. import clock
 from ..db import session
 from ..errors import Invalid
-from ..messages import N_
 from ..models import User
 from . import audit
 
 ISSUER = "CITES seized live-animal registry"
 STEP = 30
-WRONG_CODE = N_("This code is not correct, or it was already used. Enter the newest code of your app.")
+WRONG_CODE = _l("This code is not correct, or it was already used. Enter the newest code of your app.")
 
 
 def new_secret() -> str:

@@ -20,7 +20,6 @@ from schemas.fields import Text
 
 from .. import policy
 from ..labels import VALUE_VOCABULARY, label
-from ..messages import localize
 from ..services.records import read
 from ..vocab import JUSTIFICATIONS, LANGUAGES, TIERS
 
@@ -219,7 +218,7 @@ def field_errors(messages: Any, shape: dict[str, Any]) -> dict[str, list[str]]:
             if isinstance(text, dict):
                 walk(path, text)
             else:
-                flat.setdefault(name, []).append(prefix + localize(str(text)))
+                flat.setdefault(name, []).append(prefix + str(text))
 
     walk([], messages)
     return flat

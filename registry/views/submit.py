@@ -27,7 +27,6 @@ from .. import policy, storage, uploads
 from ..auth import current_viewer
 from ..db import retry_on_conflict, session
 from ..errors import Forbidden, Invalid, NotFound, Rejected
-from ..messages import localize
 from ..models import MODEL_FOR_TYPE, Record, RescueCentre, Taxon
 from ..services import audit
 from ..services.records import history as record_history
@@ -130,7 +129,7 @@ def _checked(row: dict[str, Any], index: int, errors: dict[str, list[str]]) -> d
         return _FILE_ENTRY.load({key: row[key] for key in ("title", "language", "tier")})
     except ValidationError as exc:
         for key, messages in exc.messages.items():  # type: ignore[union-attr]
-            errors[f"file.{index}.{key}"] = [localize(str(m)) for m in messages]
+            errors[f"file.{index}.{key}"] = [str(m) for m in messages]
         return None
 
 
@@ -225,7 +224,7 @@ def _find_taxa(query: str) -> tuple[list[Taxon], dict[str, list[str]]]:
     try:
         args = TaxonQueryArgs().load({"q": query})
     except ValidationError as exc:
-        return [], {"q": [localize(str(m)) for m in exc.messages["q"]]}  # type: ignore[call-overload]
+        return [], {"q": [str(m) for m in exc.messages["q"]]}  # type: ignore[call-overload]
     return _taxon_matches(args["q"]), {}
 
 
@@ -405,7 +404,7 @@ def withdraw(record_id: str):  # type: ignore[no-untyped-def]
     try:
         data = PartyWithdrawForm().load(request.form)
     except ValidationError as exc:
-        messages = [localize(str(m)) for m in exc.messages.get("reason", [])]  # type: ignore[union-attr]
+        messages = [str(m) for m in exc.messages.get("reason", [])]  # type: ignore[union-attr]
         page = render_template(
             "submit/withdraw.html", record=record, reason=request.form.get("reason", ""), errors=messages
         )

@@ -55,11 +55,11 @@ def return_to_party(viewer: Viewer, record: Record, comment: str) -> Record:
     require(viewer, "review", record)
     comment = (comment or "").strip()
     if not comment:
-        raise Invalid({"comment": ["Say what the Party should change."]})
+        raise Invalid({"comment": [_l("Say what the Party should change.")]})
     if len(comment) > 5000:
-        raise Invalid({"comment": ["Must be at most 5000 characters long."]})
+        raise Invalid({"comment": [_l("Must be at most %(n)s characters long.", n=5000)]})
     if not under_review(record):
-        raise Invalid({"status": ["Only a submitted record can be returned."]})
+        raise Invalid({"status": [_l("Only a submitted record can be returned.")]})
     if record.revision_status == "submitted":
         record.revision_status = "returned"
     else:
@@ -81,7 +81,7 @@ def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "", no
     """
     require(viewer, "publish", record)
     if not under_review(record):
-        raise Invalid({"status": ["Only a submitted record can be published."]})
+        raise Invalid({"status": [_l("Only a submitted record can be published.")]})
     before = tiers.stated_tiers(record)
     reason = (reason or "").strip()
     lowers = tiers.publish_lowers(record)
@@ -104,7 +104,7 @@ def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "", no
         except ValidationError as exc:
             # A revision saved under older rules: the Party must correct it first.
             raise Invalid(
-                {"revision": ["This version no longer passes the checks; return it to the Party."]}
+                {"revision": [_l("This version no longer passes the checks; return it to the Party.")]}
             ) from exc
         apply(record, data, check_references(viewer, data))
         # A file the Secretariat removed from the live record since the revision was saved stays removed.

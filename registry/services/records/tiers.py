@@ -297,14 +297,14 @@ def change_tier(viewer: Viewer, obj: Record | File, tier: str, reason: str, fiel
     if not policy.can(viewer, "mark_confidential", obj):
         raise Forbidden("mark_confidential")
     if tier not in policy.allowed_tiers(policy.CONFIDENTIAL):
-        raise Invalid({"tier": ["Unknown tier."]})
+        raise Invalid({"tier": [_l("Unknown tier.")]})
     reason = (reason or "").strip()
     if not reason or len(reason) > 2000:
-        raise Invalid({"reason": ["Give the reason (at most 2000 characters)."]})
+        raise Invalid({"reason": [_l("Give the reason (at most 2000 characters).")]})
     record = obj if isinstance(obj, Record) else obj.record
     if field is not None:
         if not isinstance(obj, Record) or field not in policy.SENSITIVE_FIELDS.get(record.type, {}):
-            raise Invalid({"field": ["This record has no such confidential field."]})
+            raise Invalid({"field": [_l("This record has no such confidential field.")]})
         current = policy.field_tier(record, field)
     else:
         current = policy.file_tier(obj) if isinstance(obj, File) else obj.tier

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from sqlalchemy import or_, select
 
@@ -38,7 +39,7 @@ from .read import require
 from .shape import CORE, dumped, file_shape
 
 # An upload's signed token came back after its file was saved (a double submit, Back and resubmit).
-ALREADY_SAVED = (
+ALREADY_SAVED = _l(
     "This upload was already saved with a record (the form was probably sent twice). "
     "Upload the file again to add it here."
 )
@@ -64,12 +65,12 @@ def check_references(viewer: Viewer, data: dict[str, Any], record: Record | None
     """
     errors: dict[str, list[str]] = {}
     if data["party"] and session.get(Party, data["party"]) is None:
-        errors["party"] = ["Not a CITES Party in the registry."]
+        errors["party"] = [_l("Not a CITES Party in the registry.")]
     names = list(dict.fromkeys(data["taxa"]))
     taxa = {t.name: t for t in session.scalars(select(Taxon).where(Taxon.name.in_(names)))} if names else {}
     unknown = [n for n in names if n not in taxa]
     if unknown:
-        errors["taxa"] = [f"Not in the taxon checklist: {', '.join(unknown)}."]
+        errors["taxa"] = [_l("Not in the taxon checklist: %(n)s.", n=", ".join(unknown))]
     kept = {m.id for m in policy.related(record).get("members", [])} if record is not None else set()
     wanted = [m for m in dict.fromkeys(data["details"].get("members", [])) if looks_like_id(m, "r")]
     usable = policy.visible_clause(viewer)
@@ -79,7 +80,7 @@ def check_references(viewer: Viewer, data: dict[str, Any], record: Record | None
     found = set(session.scalars(query)) if wanted else set()
     for member in data["details"].get("members", []):
         if member not in found:
-            errors.setdefault("details.members", []).append(f"{member} is not a rescue centre.")
+            errors.setdefault("details.members", []).append(_l("%(n)s is not a rescue centre.", n=member))
     if errors:
         raise Invalid(errors)
     return taxa
@@ -158,10 +159,10 @@ def check_files(record: Record | None, entries: list[FileEntry]) -> None:
         elif file is not None:
             errors.append(ALREADY_SAVED)
         elif entry.upload is None and entry.file_id not in known:
-            errors.append(f"{entry.file_id} is not a file of this record.")
+            errors.append(_l("%(n)s is not a file of this record.", n=entry.file_id))
     listed = [entry.file_id or entry.upload.stored_name for entry in entries]
     if len(set(listed)) != len(listed):
-        errors.append("The same file is listed twice.")
+        errors.append(_l("The same file is listed twice."))
     if errors:
         raise Invalid({"files": list(dict.fromkeys(errors))})
 
