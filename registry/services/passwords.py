@@ -47,7 +47,7 @@ def common_passwords() -> frozenset[str]:
 def problems(password: str, email: str = "", names: tuple[str, ...] = ()) -> list[str]:
     """What is wrong with ``password`` for the user of ``email`` and ``names``: [] when it may be used.
 
-    The messages are English catalog ids (``registry.messages``), translated where they are shown.
+    The messages are lazy strings, translated where they are shown (English on the command line).
     """
     length = len(unicodedata.normalize("NFC", password))
     if length < MIN_LENGTH:
