@@ -287,21 +287,21 @@ def _render(  # type: ignore[no-untyped-def]
     )
 
 
-def _save(viewer, record: Record | None, shape: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
-    """Create or save the record from ``shape`` and ``entries``, and submit it if asked.
+def _save(viewer, record: Record | None, data: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
+    """Create or save the record from loaded ``data`` and ``entries``, and submit it if asked.
 
     Raises Invalid, NotFound or Forbidden as the record services do.
     """
     # Another request may save one of these uploads meanwhile (the form sent twice at once): the
     # checks, run again on what is committed then, name the file instead of failing here.
-    return retry_on_conflict(lambda: _save_once(viewer, record, shape, entries, submit))
+    return retry_on_conflict(lambda: _save_once(viewer, record, data, entries, submit))
 
 
-def _save_once(viewer, record: Record | None, shape: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
+def _save_once(viewer, record: Record | None, data: dict[str, Any], entries, submit: bool) -> Record:  # type: ignore[no-untyped-def]
     if record is None:
-        record = write.create_record(viewer, shape, entries, _files_dir())
+        record = write.create(viewer, data, entries, _files_dir())
     else:
-        write.save_record(viewer, record, shape, entries, _files_dir())
+        write.save(viewer, record, data, entries, _files_dir())
     if submit:
         record_review.submit(viewer, record)
     return record
@@ -329,14 +329,15 @@ def _handle(record_type: str, record: Record | None):  # type: ignore[no-untyped
     party = record.party_iso if record is not None else viewer.party_iso
     shape = forms.shape_from_form(record_type, party, values)
     try:
-        # The same schema the service applies: every problem of the form is shown at once.
-        load_record({**shape, "status": None})
+        # Validated once, here: every problem of the form is shown at once, and the service takes
+        # the data as loaded.
+        data = load_record({**shape, "status": None})
     except ValidationError as exc:
         errors.update(forms.field_errors(exc.messages, shape))
     if errors:
         return _render(record_type, values, rows, errors, record, 422)
     try:
-        record = _save(viewer, record, shape, entries, values.get("action") == "submit")
+        record = _save(viewer, record, data, entries, values.get("action") == "submit")
     except Invalid as exc:
         errors.update(forms.field_errors(exc.messages, shape))
         shown = record if record and record.id else None

@@ -259,6 +259,17 @@ def save_record(
         data = load_record({**raw, "type": record.type, "party": record.party_iso, "status": None})
     except ValidationError as exc:
         raise Invalid(exc.messages) from exc  # type: ignore[arg-type]
+    return save(viewer, record, data, files, files_dir)
+
+
+def save(
+    viewer: Viewer, record: Record, data: dict[str, Any], files: list[FileEntry], files_dir: Any
+) -> Record:
+    """Save data ``schemas.load_record`` returned for ``record`` (its type and Party) as ``save_record``
+    does. Raises NotFound, Forbidden or Invalid."""
+    require(viewer, "edit", record)
+    if (data["type"], data["party"]) != (record.type, record.party_iso):
+        raise Invalid({"type": [_l("A record keeps its type and its Party.")]})
     taxa = check_references(viewer, data, record)
     keep_hidden_related(viewer, record, data)
     check_files(record, files)
