@@ -29,17 +29,17 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .errors import NotFound
 from .models import SHOWN_RECORDS, AuditEvent, File, Record
-from .vocab import ROLES, TIERS
+from .vocab import ROLES, TIERS, Role, Status
 
 PUBLIC, REGISTERED, CONFIDENTIAL = TIERS
 _RANK = {tier: rank for rank, tier in enumerate(TIERS)}
 
 # The widest tier each signed-in role may read across the registry.
 ROLE_TIER = {
-    "reader": REGISTERED,
-    "party": REGISTERED,
-    "enforcement": CONFIDENTIAL,
-    "secretariat": CONFIDENTIAL,
+    Role.READER: REGISTERED,
+    Role.PARTY: REGISTERED,
+    Role.ENFORCEMENT: CONFIDENTIAL,
+    Role.SECRETARIAT: CONFIDENTIAL,
 }
 
 # Named sensitive fields: group name -> detail attributes, with the tier they get by default.
@@ -57,7 +57,7 @@ DEFAULT_FIELD_TIER = CONFIDENTIAL
 DEFAULT_RECORD_TIER = {"agreement": CONFIDENTIAL}
 
 # The statuses in which a Party may change its record (never while the Secretariat reviews it).
-PARTY_EDITABLE_STATUSES = ("draft", "returned")
+PARTY_EDITABLE_STATUSES = (Status.DRAFT, Status.RETURNED)
 
 
 class Viewer(Protocol):
@@ -79,7 +79,7 @@ class Actor:
     is_active: bool = True
 
 
-SYSTEM = Actor(role="secretariat")
+SYSTEM = Actor(role=Role.SECRETARIAT)
 
 # Who stands for "everyone at this tier": what all of them may see, and nothing that only some of
 # them may (a Party's own material). A tier's index and a tier's export are made for these viewers.
@@ -137,7 +137,7 @@ def allowed_tiers(tier: str | None) -> tuple[str, ...]:
 
 
 def _own_party(viewer: Viewer | None, party_iso: str | None) -> bool:
-    return _role(viewer) == "party" and bool(viewer.party_iso) and viewer.party_iso == party_iso  # type: ignore[union-attr]
+    return _role(viewer) == Role.PARTY and bool(viewer.party_iso) and viewer.party_iso == party_iso  # type: ignore[union-attr]
 
 
 def tier_for(viewer: Viewer | None, record: Record) -> str | None:
@@ -145,7 +145,7 @@ def tier_for(viewer: Viewer | None, record: Record) -> str | None:
 
     The Secretariat and the record's own Party see all of it; everyone else sees it at their role's tier.
     """
-    if _role(viewer) == "secretariat" or _own_party(viewer, record.party_iso):
+    if _role(viewer) == Role.SECRETARIAT or _own_party(viewer, record.party_iso):
         return CONFIDENTIAL
     return tier_of(viewer)
 
@@ -168,7 +168,7 @@ def file_tier(file: File) -> str:
 
 def _editable(record: Record) -> bool:
     """Whether the Party may change ``record`` now (not while the Secretariat has it under review)."""
-    if record.status == "published":
+    if record.status == Status.PUBLISHED:
         return record.revision_status in (None, *PARTY_EDITABLE_STATUSES)
     return record.status in PARTY_EDITABLE_STATUSES
 
@@ -193,32 +193,33 @@ def can(viewer: Viewer | None, action: str, obj: Any = None) -> bool:
             and _own_party(viewer, obj.party_iso)
             and (
                 obj.status in PARTY_EDITABLE_STATUSES
-                or (obj.status == "published" and obj.revision_status in PARTY_EDITABLE_STATUSES)
+                or (obj.status == Status.PUBLISHED and obj.revision_status in PARTY_EDITABLE_STATUSES)
             )
         )
     if action == "withdraw":
-        if not isinstance(obj, Record) or obj.status == "withdrawn":
+        if not isinstance(obj, Record) or obj.status == Status.WITHDRAWN:
             return False
-        return role == "secretariat" or (_own_party(viewer, obj.party_iso) and obj.status != "published")
+        own = _own_party(viewer, obj.party_iso)
+        return role == Role.SECRETARIAT or (own and obj.status != Status.PUBLISHED)
     if action == "create":
         # obj is the Party (ISO code) the new record would belong to; None for global material.
-        return role == "secretariat" or (role == "party" and obj is not None and _own_party(viewer, obj))
+        return role == Role.SECRETARIAT or (obj is not None and _own_party(viewer, obj))
     if action == "edit":
         # A Party edits its drafts and returned records, and prepares revisions of its published ones.
         return isinstance(obj, Record) and (
-            role == "secretariat" or (_own_party(viewer, obj.party_iso) and _editable(obj))
+            role == Role.SECRETARIAT or (_own_party(viewer, obj.party_iso) and _editable(obj))
         )
     if action in ("review", "publish", "mark_confidential"):
-        return role == "secretariat" and isinstance(obj, Record | File)
+        return role == Role.SECRETARIAT and isinstance(obj, Record | File)
     if action in ("manage_users", "see_extraction_errors", "review_desk"):
-        return role == "secretariat"
+        return role == Role.SECRETARIAT
     if action == "see_downloaders":
         # Who opened a record's non-public files is the Secretariat's to know; the record's keepers
         # read how many did, by role and Party (``services.audit.download_counts``).
-        return role == "secretariat"
+        return role == Role.SECRETARIAT
     if action == "export":
         # obj is the tier of the export.
-        return role == "secretariat" or allows(tier_of(viewer), obj)
+        return role == Role.SECRETARIAT or allows(tier_of(viewer), obj)
     return False
 
 
@@ -233,11 +234,11 @@ def _clause(
     """The Secretariat sees all, a Party all of its own, everyone else what ``open_at(tiers readable
     by the viewer)`` allows, and no tier means nothing."""
     role = _role(viewer)
-    if role == "secretariat":
+    if role == Role.SECRETARIAT:
         return true()
     tiers = allowed_tiers(tier_of(viewer))
     condition = open_at(tiers) if tiers else false()
-    if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
+    if role == Role.PARTY and viewer.party_iso:  # type: ignore[union-attr]
         condition = or_(condition, Record.party_iso == viewer.party_iso)  # type: ignore[union-attr]
     return condition
 
@@ -249,11 +250,11 @@ def _clause(
 def _can_view(viewer: Viewer | None, record: Record) -> bool:
     if _keeps(viewer, record):
         return True
-    return record.status == "published" and allows(tier_of(viewer), record.tier)
+    return record.status == Status.PUBLISHED and allows(tier_of(viewer), record.tier)
 
 
 def _published_in(tiers: tuple[str, ...]) -> ColumnElement[bool]:
-    return and_(Record.status == "published", Record.tier.in_(tiers))
+    return and_(Record.status == Status.PUBLISHED, Record.tier.in_(tiers))
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
@@ -305,15 +306,15 @@ def visible_files_clause(viewer: Viewer | None) -> ColumnElement[bool]:
 
 def _keeps(viewer: Viewer | None, record: Record) -> bool:
     """Whether ``viewer`` holds ``record``'s working material: its own Party or the Secretariat."""
-    return _role(viewer) == "secretariat" or _own_party(viewer, record.party_iso)
+    return _role(viewer) == Role.SECRETARIAT or _own_party(viewer, record.party_iso)
 
 
 def kept_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     """The rule of ``can(viewer, "see_history", record)`` as a SQL condition on ``Record``."""
     role = _role(viewer)
-    if role == "secretariat":
+    if role == Role.SECRETARIAT:
         return true()
-    if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
+    if role == Role.PARTY and viewer.party_iso:  # type: ignore[union-attr]
         return Record.party_iso == viewer.party_iso  # type: ignore[union-attr]
     return false()
 
@@ -339,9 +340,9 @@ def visible_audit_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     not their downloads, which name the people who read them, unless ``can(viewer,
     "see_downloaders")``; others none."""
     role = _role(viewer)
-    if role == "secretariat":
+    if role == Role.SECRETARIAT:
         return true()
-    if role == "party" and viewer.party_iso:  # type: ignore[union-attr]
+    if role == Role.PARTY and viewer.party_iso:  # type: ignore[union-attr]
         own = and_(AuditEvent.party_iso == viewer.party_iso, AuditEvent.record_id.is_not(None))  # type: ignore[union-attr]
         return own if can(viewer, "see_downloaders") else and_(own, AuditEvent.action != "download")
     return false()

@@ -6,11 +6,47 @@ Values are stored in the database and the JSON shape; their translated labels li
 
 from __future__ import annotations
 
-TIERS = ("public", "registered", "confidential")
-ROLES = ("reader", "enforcement", "party", "secretariat")
-STATUSES = ("draft", "submitted", "returned", "published", "withdrawn")
+from enum import StrEnum
+
+
+class Tier(StrEnum):
+    """Who may see a part of a record, from the most open."""
+
+    PUBLIC = "public"
+    REGISTERED = "registered"
+    CONFIDENTIAL = "confidential"
+
+
+class Role(StrEnum):
+    READER = "reader"
+    ENFORCEMENT = "enforcement"
+    PARTY = "party"
+    SECRETARIAT = "secretariat"
+
+
+class Status(StrEnum):
+    """Where a record stands: draft → submitted → published, returned or withdrawn."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+class Scope(StrEnum):
+    NATIONAL = "national"
+    REGIONAL = "regional"
+    GLOBAL = "global"
+
+
+# The vocabularies as tuples of their plain values, in order, for ``in`` tests, choices and loops
+# (a library such as click reads enum members by their names). A member equals its value.
+TIERS = tuple(t.value for t in Tier)
+ROLES = tuple(r.value for r in Role)
+STATUSES = tuple(s.value for s in Status)
 LANGUAGES = ("en", "fr", "es")
-SCOPES = ("national", "regional", "global")
+SCOPES = tuple(s.value for s in Scope)
 REGIONS = (
     "africa",
     "asia",

@@ -20,6 +20,7 @@ from ...db import session
 from ...errors import Forbidden, Invalid
 from ...models import Record
 from ...policy import Viewer
+from ...vocab import Status
 from .. import audit, notices
 from . import tiers
 from .history import keep_version, latest_version_number
@@ -34,20 +35,20 @@ def now() -> dt.datetime:
 def submit(viewer: Viewer, record: Record) -> Record:
     """Send a draft, returned record or revision to the Secretariat. Raises NotFound or Forbidden."""
     require(viewer, "submit", record)
-    if record.status == "published":
-        record.revision_status = "submitted"
+    if record.status == Status.PUBLISHED:
+        record.revision_status = Status.SUBMITTED
     else:
-        record.status = "submitted"
+        record.status = Status.SUBMITTED
     record.submitted_at = now()
     session.flush()
-    audit.log(viewer, "submit", record=record, revision=record.status == "published")
+    audit.log(viewer, "submit", record=record, revision=record.status == Status.PUBLISHED)
     notices.submitted(record)
     return record
 
 
 def under_review(record: Record) -> bool:
     """Whether ``record`` (or its revision) waits for the Secretariat's decision."""
-    return record.status == "submitted" or record.revision_status == "submitted"
+    return record.status == Status.SUBMITTED or record.revision_status == Status.SUBMITTED
 
 
 def return_to_party(viewer: Viewer, record: Record, comment: str) -> Record:
@@ -60,10 +61,10 @@ def return_to_party(viewer: Viewer, record: Record, comment: str) -> Record:
         raise Invalid({"comment": [_l("Must be at most %(n)s characters long.", n=5000)]})
     if not under_review(record):
         raise Invalid({"status": [_l("Only a submitted record can be returned.")]})
-    if record.revision_status == "submitted":
-        record.revision_status = "returned"
+    if record.revision_status == Status.SUBMITTED:
+        record.revision_status = Status.RETURNED
     else:
-        record.status = "returned"
+        record.status = Status.RETURNED
     record.review_comment = comment
     session.flush()
     audit.log(viewer, "return", record=record, comment=comment)
@@ -96,7 +97,7 @@ def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "", no
                 ]
             }
         )
-    if record.revision_status == "submitted":
+    if record.revision_status == Status.SUBMITTED:
         revision = dict(record.revision or {})
         shapes = revision.pop("files", [])
         try:
@@ -119,7 +120,7 @@ def publish(viewer: Viewer, record: Record, files_dir: Any, reason: str = "", no
             files_dir,
         )
         record.revision, record.revision_status = None, None
-    record.status = "published"
+    record.status = Status.PUBLISHED
     record.published_at = now()
     record.review_comment = ""
     record.peak_tier = policy.strictest(record.peak_tier, record.tier)
@@ -152,18 +153,18 @@ def take_in(viewer: Viewer, record: Record, status: str, files_dir: Any) -> Reco
     published record has its kept version; no one is e-mailed, as no one submitted or decided
     anything. Only the Secretariat takes in anything but a draft. Raises Forbidden.
     """
-    if status == "draft":
+    if status == Status.DRAFT:
         return record
     if not policy.can(viewer, "review", record):
         raise Forbidden("review")
-    if status == "published":
-        record.status = "submitted"
+    if status == Status.PUBLISHED:
+        record.status = Status.SUBMITTED
         return publish(viewer, record, files_dir, notify=False)
     record.status = status
-    if status == "submitted":
+    if status == Status.SUBMITTED:
         record.submitted_at = now()
     session.flush()
-    steps = {"submitted": "submit", "returned": "return", "withdrawn": "withdraw"}
+    steps = {Status.SUBMITTED: "submit", Status.RETURNED: "return", Status.WITHDRAWN: "withdraw"}
     audit.log(viewer, steps[status], record=record)
     return record
 
@@ -171,8 +172,8 @@ def take_in(viewer: Viewer, record: Record, status: str, files_dir: Any) -> Reco
 def withdraw(viewer: Viewer, record: Record, reason: str = "") -> Record:
     """Withdraw a record: it leaves every public page and index. Raises NotFound or Forbidden."""
     require(viewer, "withdraw", record)
-    was_published = record.status == "published"
-    record.status = "withdrawn"
+    was_published = record.status == Status.PUBLISHED
+    record.status = Status.WITHDRAWN
     record.revision_status = None
     session.flush()
     if was_published:
