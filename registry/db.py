@@ -61,9 +61,14 @@ def init_app(app: Flask) -> None:
 
     def _roll_back_then_handle(exc: Exception):  # type: ignore[no-untyped-def]
         # Every exception of a request comes here before its error handler: the attempt's work is
-        # dropped first, so no handler and no later commit can keep any of it.
+        # dropped first, so no handler and no later commit can keep any of it. After a failed flush
+        # the session refuses all work until it is rolled back, and error pages read the database
+        # (the signed-in user).
         g.registry_failed = True
-        rollback()
+        try:
+            rollback()
+        except Exception:  # the database may be gone: the error page must still be shown
+            app.logger.exception("Rollback after an error failed")
         return handle_user_exception(exc)
 
     app.handle_user_exception = _roll_back_then_handle  # type: ignore[method-assign]

@@ -80,7 +80,8 @@ def _wait_text(seconds: int) -> str:
 def _log_refusal(app: Flask, kind: str) -> None:
     """Write a failed authorisation to the audit trail, in aggregate, in a transaction of its own.
 
-    The refused request's own work is rolled back first: it must never commit with the entry. Only
+    The refused request's own work was rolled back before (the unit of work, ``db.init_app``): it
+    never commits with the entry. Only
     refusals that say nothing about whether a record exists are logged (an action refused on a record
     the viewer sees, a CSRF failure, the desk to anyone but the Secretariat); a hidden record is not
     found exactly like a missing one, with nothing written for either.
@@ -91,7 +92,6 @@ def _log_refusal(app: Flask, kind: str) -> None:
     from .services import audit
 
     try:
-        rollback()
         viewer = current_viewer()
         who = f"user:{viewer.id}" if viewer is not None else client_address()
         audit.log_refusal(
@@ -182,10 +182,5 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         app.logger.exception("Unhandled error", exc_info=exc)
-        # After a failed flush the session refuses all work until it is rolled back, and rendering the
-        # page reads the database (the signed-in user): without this the user would get a bare 500.
-        try:
-            rollback()
-        except Exception:  # the database may be gone: the page must still be shown
-            app.logger.exception("Rollback after an unhandled error failed")
+        # The unit of work has rolled the request back already (``db.init_app``).
         return _render(500, gettext("Something went wrong on our side. The error has been logged."))

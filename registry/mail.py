@@ -212,14 +212,17 @@ def deliver_due(ids: list[int] | None = None, everything: bool = False, limit: i
         due = due.where(QueuedMail.id.in_(ids))
     sent = 0
     for message_id in list(session.scalars(due.order_by(QueuedMail.id).limit(limit))):
+        # The lease runs from the moment it is taken: each delivery before this one may have taken
+        # up to MAIL_TIMEOUT.
+        taking = clock.utcnow()
         taken = session.execute(
             update(QueuedMail)
             .where(
                 QueuedMail.id == message_id,
                 QueuedMail.sent_at.is_(None),
-                or_(QueuedMail.claimed_until.is_(None), QueuedMail.claimed_until < now),
+                or_(QueuedMail.claimed_until.is_(None), QueuedMail.claimed_until < taking),
             )
-            .values(claimed_until=now + LEASE)
+            .values(claimed_until=taking + LEASE)
         )
         commit()
         if taken.rowcount != 1:  # type: ignore[attr-defined]

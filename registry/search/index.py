@@ -297,15 +297,7 @@ class TierIndexes:
 
     def behind(self, session: Session) -> bool:
         """Whether some tier has outbox jobs left to apply (one indexed query)."""
-        head = session.scalar(select(func.max(IndexJob.id))) or 0
-        for tier in TIERS:
-            folder = self.folder(tier)
-            if folder is None:
-                return True
-            meta = Meta.read(folder)
-            if meta.through < head or meta.gaps or meta.schema != SCHEMA_VERSION:
-                return True
-        return False
+        return self._behind_of(session.scalar(select(func.max(IndexJob.id))) or 0, gaps=True)
 
     def before_search(self, session: Session) -> None:
         """Wait, before a search, for the node's applier to apply the jobs committed so far; never
@@ -314,31 +306,33 @@ class TierIndexes:
         New text is waited for briefly (``FRESH_WAIT_S``): past that, the search reads the index as
         it is, and the text becomes searchable when the applier is done. Two cases wait longer
         (``APPLY_WAIT_S``): an index that does not exist yet, and a pending job that takes text out
-        of a tier (a tier raised, a record withdrawn), so that a reclassified record never counts in
-        anyone's results.
+        of a tier (a tier raised, a record withdrawn; one that committed late, after a later one,
+        included), so that a reclassified record never counts in anyone's results.
         """
         head = session.scalar(select(func.max(IndexJob.id))) or 0
-        if not self._behind_of(head):
+        if not self._behind_of(head, gaps=True):
             return
         if self.applier is None:
             # An index object of no application (a command's, a benchmark's): it applies the jobs itself.
             self.catch_up(session, wait=0)
         elif self._missing() or self._hiding_pending(session):
-            self.applier.wait_for(lambda: self._ready(session, head), APPLY_WAIT_S)
-        else:
+
+            def ready() -> bool:
+                return not self._behind_of(head) and not self._hiding_pending(session)
+
+            self.applier.wait_for(ready, APPLY_WAIT_S)
+        elif self._behind_of(head):
             self.applier.wait_for(lambda: not self._behind_of(head), FRESH_WAIT_S)
 
-    def _ready(self, session: Session, head: int) -> bool:
-        return not self._missing() and not self._behind_of(head) and not self._hiding_pending(session)
-
-    def _behind_of(self, head: int) -> bool:
-        """Whether some tier has not applied the jobs up to ``head`` (ids it found missing aside)."""
+    def _behind_of(self, head: int, gaps: bool = False) -> bool:
+        """Whether some tier has not applied the jobs up to ``head`` (nor, with ``gaps``, the ids it
+        found missing when it applied them, which may be transactions still committing)."""
         for tier in TIERS:
             folder = self.folder(tier)
             if folder is None:
                 return True
             meta = Meta.read(folder)
-            if meta.through < head or meta.schema != SCHEMA_VERSION:
+            if meta.through < head or meta.schema != SCHEMA_VERSION or (gaps and meta.gaps):
                 return True
         return False
 

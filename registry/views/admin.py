@@ -180,12 +180,12 @@ def _changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str,
 
 def _refused(record_id: str, form: str, exc: Invalid, values: dict[str, Any]) -> Rejected:
     """The review page again with its messages, once whatever the failed action touched is rolled back."""
+    messages = exc.messages
 
     def page() -> ResponseReturnValue:
         record = desk.get_record(current_viewer(), record_id)
         return _review_page(record, errors={form: messages}, values={form: values}, status=422)
 
-    messages = exc.messages
     return Rejected(page)
 
 
